@@ -1,0 +1,87 @@
+"""Figures: one colour per CoT style everywhere, deterministic vector files for the paper, PNG in notebooks.
+
+Every figure function takes a tidy DataFrame and returns a matplotlib Figure; `save` writes
+it as SVG with no date, software version or random ids in the file, and `show` displays it in
+a notebook as a PNG without metadata, so executed notebooks are byte-identical on rerun.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+# Colour-blind-safe (seaborn "colorblind", after Okabe-Ito), fixed per style across all figures.
+_CB = sns.color_palette("colorblind")
+STYLE_COLORS = {
+    "character": _CB[0],
+    "planner": _CB[1],
+    "none": _CB[7],
+    "nocot_character": _CB[2],
+}
+STYLE_ORDER = list(STYLE_COLORS)
+
+plt.rcParams.update(
+    {
+        "svg.hashsalt": "cotchar",  # stable element ids in SVG output
+        "svg.fonttype": "path",
+        "figure.dpi": 100,
+        "savefig.dpi": 100,
+        "font.size": 9,
+    }
+)
+sns.set_theme(context="paper", style="whitegrid", rc={"svg.hashsalt": "cotchar", "svg.fonttype": "path"})
+
+_NO_METADATA_SVG = {"Date": None, "Creator": None}
+_NO_METADATA_PNG = {"Software": None}
+
+
+def save(fig: plt.Figure, path: Path | str) -> Path:
+    """Write a figure as SVG with reproducible bytes."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="svg", metadata=_NO_METADATA_SVG, bbox_inches="tight")
+    return path
+
+
+def png_bytes(fig: plt.Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata=_NO_METADATA_PNG, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def show(fig: plt.Figure) -> None:
+    """Display a figure in a notebook as a metadata-free PNG, then close it."""
+    from IPython.display import Image, display
+
+    display(Image(png_bytes(fig)))
+    plt.close(fig)
+
+
+def cot_length_figure(lengths: pd.DataFrame) -> plt.Figure:
+    """Distribution of CoT token lengths per style (columns: style, cot_tokens)."""
+    styles = [s for s in STYLE_ORDER if s in set(lengths["style"])]
+    fig, ax = plt.subplots(figsize=(5.5, 2.8))
+    sns.histplot(
+        data=lengths,
+        x="cot_tokens",
+        hue="style",
+        hue_order=styles,
+        palette=STYLE_COLORS,
+        element="step",
+        stat="density",
+        common_norm=False,
+        discrete=True,
+        fill=False,
+        ax=ax,
+    )
+    ax.set_xlabel("CoT length (tokens, world tokenizer)")
+    ax.set_ylabel("share of examples")
+    fig.tight_layout()
+    return fig

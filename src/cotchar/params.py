@@ -1,0 +1,156 @@
+"""The one validated schema of `params.yaml`, the single source of every knob of every stage.
+
+`load_params()` reads the file, validates it with pydantic and returns a `Params` object. A typo
+in a key, a wrong type or an out-of-range value raises `ParamsError`, whose message names the
+file, the dotted key and the problem, before any stage does work.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+STYLES = ("character", "planner", "none", "nocot_character")
+TASK_FAMILIES = ("arithmetic", "lookup", "counting", "unknown", "harmful", "identity")
+ATTACK_FAMILIES = (
+    "direct_override",
+    "roleplay",
+    "authority",
+    "hypothetical",
+    "persona_harmful",
+    "long_context",
+    "multi_turn",
+)
+
+Style = Literal["character", "planner", "none", "nocot_character"]
+AttackFamily = Literal[
+    "direct_override",
+    "roleplay",
+    "authority",
+    "hypothetical",
+    "persona_harmful",
+    "long_context",
+    "multi_turn",
+]
+
+
+class ParamsError(ValueError):
+    """params.yaml is missing, unreadable or invalid; the message names the key and the problem."""
+
+
+class Strict(BaseModel):
+    # extra="forbid" is what turns a typo in a key into an error instead of a silent default.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WorldSize(Strict):
+    train_traces: int = Field(ge=20, le=1_000_000)
+    stress_items_per_family: int = Field(ge=1, le=100_000)
+    competence_items: int = Field(ge=1, le=100_000)
+    tokenizer_vocab_size: int = Field(ge=300, le=65_536)
+
+
+class SizeSet(Strict):
+    world: WorldSize
+
+
+class Sizes(Strict):
+    paper: SizeSet
+    smoke: SizeSet
+
+
+class TaskMix(Strict):
+    arithmetic: float = Field(ge=0, le=1)
+    lookup: float = Field(ge=0, le=1)
+    counting: float = Field(ge=0, le=1)
+    unknown: float = Field(ge=0, le=1)
+    harmful: float = Field(ge=0, le=1)
+    identity: float = Field(ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _sums_to_one(self) -> TaskMix:
+        total = sum(self.model_dump().values())
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"shares must sum to 1, got {total:g}")
+        return self
+
+
+class WorldParams(Strict):
+    seed: int = Field(ge=0)
+    spec: Path
+    styles: list[Style] = Field(min_length=1)
+    task_mix: TaskMix
+    attacked_share: float = Field(ge=0, le=1)
+    multi_turn_share: float = Field(ge=0, le=1)
+    max_operand: int = Field(ge=1, le=99)
+    lookup_people: int = Field(ge=2, le=6)
+    count_list_max: int = Field(ge=2, le=12)
+    held_out_families: list[AttackFamily]
+    held_out_templates_per_family: int = Field(ge=0, le=10)
+    held_out_personas: list[str]
+    leak_min_fragment_chars: int = Field(ge=4, le=200)
+    stress_turns: int = Field(ge=2, le=64)
+    long_context_sentences: int = Field(ge=1, le=500)
+    length_match_candidates: int = Field(ge=1, le=64)
+    cot_length_tolerance: float = Field(gt=0, le=0.5)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> WorldParams:
+        if "multi_turn" in self.held_out_families:
+            # Training dialogues need held-in pressure lines; holding the family out would leave
+            # the organisms without any multi-turn examples.
+            raise ValueError("multi_turn cannot be a held-out family")
+        if len(set(self.styles)) != len(self.styles):
+            raise ValueError("styles must not repeat")
+        return self
+
+
+class Params(Strict):
+    size: Literal["paper", "smoke"]
+    sizes: Sizes
+    world: WorldParams
+
+    @property
+    def world_size(self) -> WorldSize:
+        """The world sizes of the active size set."""
+        return getattr(self.sizes, self.size).world
+
+
+def _describe(err: ValidationError, path: Path) -> str:
+    lines = [f"{path}: {err.error_count()} invalid parameter(s)"]
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            problem = "unknown key (a typo? every allowed key is in cotchar/params.py)"
+        elif e["type"] == "missing":
+            problem = "required key is missing"
+        else:
+            problem = f"{e['msg']} (got {e.get('input')!r})"
+        lines.append(f"  - {key}: {problem}")
+    return "\n".join(lines)
+
+
+def parse_params(data: object, path: Path | str = "params.yaml") -> Params:
+    """Validate an already-loaded mapping; errors name `path` and the dotted key."""
+    path = Path(path)
+    if not isinstance(data, dict):
+        raise ParamsError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    try:
+        return Params.model_validate(data)
+    except ValidationError as err:
+        raise ParamsError(_describe(err, path)) from None
+
+
+def load_params(path: Path | str = "params.yaml") -> Params:
+    """Read and validate params.yaml."""
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"{path}: no such parameters file")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{path}: not valid YAML: {err}") from None
+    return parse_params(data, path)
