@@ -15,6 +15,15 @@ from typing import Any
 _KEEP_PAPERMILL = ("parameters", "input_path", "output_path", "default_parameters")
 
 
+def _volatile(output: dict[str, Any]) -> bool:
+    """Progress bars and timings: stderr streams and widget views (random model ids; GitHub shows neither).
+
+    Errors are error outputs, not stderr streams, so a failed cell keeps its traceback."""
+    if output.get("output_type") == "stream":
+        return output.get("name") == "stderr"
+    return "application/vnd.jupyter.widget-view+json" in output.get("data", {})
+
+
 def normalize_notebook(nb: dict[str, Any]) -> dict[str, Any]:
     """Strip run timestamps, random ids and volatile outputs from a notebook (as loaded JSON)."""
     meta = nb.setdefault("metadata", {})
@@ -35,10 +44,7 @@ def normalize_notebook(nb: dict[str, Any]) -> dict[str, Any]:
             else:
                 cmeta.pop("papermill")
         if cell.get("cell_type") == "code":
-            # stderr carries progress bars and timings; errors are kept as error outputs.
-            cell["outputs"] = [
-                o for o in cell.get("outputs", []) if not (o.get("output_type") == "stream" and o.get("name") == "stderr")
-            ]
+            cell["outputs"] = [o for o in cell.get("outputs", []) if not _volatile(o)]
     return nb
 
 
