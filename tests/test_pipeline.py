@@ -1,0 +1,96 @@
+"""Every stage end to end with the smoke sizes, in a temporary copy of the repository.
+
+This is what `make repro` does, at a size that runs in well under five minutes: the paper is
+built, a second `dvc repro` finds nothing to do, and a forced rerun reproduces every committed
+output byte for byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.slow
+
+COMMITTED_OUTPUTS = [
+    "data/results/world.json",
+    "paper/tables/world_styles.csv",
+    "figures/world_cot_lengths.svg",
+    "notebooks/executed/01_world.ipynb",
+    "notebooks/executed/99_paper.ipynb",
+    "paper/paper.pdf",
+]
+
+
+def _run(args: list[str], cwd: Path) -> str:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "DVC_NO_ANALYTICS": "1", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, f"{' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def smoke_repo(root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the working tree (tracked and new files, nothing ignored) set to the smoke sizes."""
+    dest = tmp_path_factory.mktemp("repo")
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=root, capture_output=True, check=True
+    ).stdout.decode().split("\0")
+    for rel in filter(None, files):
+        src = root / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    params = dest / "params.yaml"
+    text = params.read_text()
+    assert "\nsize: paper\n" in text
+    params.write_text(text.replace("\nsize: paper\n", "\nsize: smoke\n"))
+    _run(["git", "init", "-q"], dest)
+    return dest
+
+
+def _hashes(repo: Path) -> dict[str, str]:
+    return {rel: hashlib.sha256((repo / rel).read_bytes()).hexdigest() for rel in COMMITTED_OUTPUTS}
+
+
+def test_smoke_pipeline_builds_the_paper_and_reruns_identically(smoke_repo: Path) -> None:
+    _run(["dvc", "repro"], smoke_repo)
+    assert (smoke_repo / "paper/paper.pdf").read_bytes().startswith(b"%PDF")
+    res = json.loads((smoke_repo / "data/results/world.json").read_text())
+    assert res["size"] == "smoke"
+    assert 0.95 <= res["cot_length_ratio_character_planner"] <= 1.05
+    assert res["fixed_answer_share"] == 1.0 and res["held_out_leak_count"] == 0
+    for style in ("character", "planner", "none", "nocot_character"):
+        assert (smoke_repo / f"data/world/corpus/{style}.jsonl").is_file()
+    assert (smoke_repo / "data/world/tokenizer/tokenizer.json").is_file()
+    first = _hashes(smoke_repo)
+
+    assert "didn't change" in _run(["dvc", "repro"], smoke_repo)
+    status = _run(["dvc", "status"], smoke_repo)
+    assert "up to date" in status, status
+
+    _run(["dvc", "repro", "-f"], smoke_repo)
+    assert _hashes(smoke_repo) == first
+
+
+def test_a_typo_in_params_stops_the_stage_naming_the_key(smoke_repo: Path) -> None:
+    params = smoke_repo / "params.yaml"
+    original = params.read_text()
+    try:
+        data = yaml.safe_load(original)
+        data["world"]["sead"] = data["world"].pop("seed")
+        params.write_text(yaml.safe_dump(data))
+        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
+        proc = subprocess.run(["dvc", "repro", "world"], cwd=smoke_repo, env=env, capture_output=True, text=True)
+        assert proc.returncode != 0
+        assert "world.sead: unknown key" in proc.stdout + proc.stderr
+    finally:
+        params.write_text(original)
