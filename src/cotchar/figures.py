@@ -85,3 +85,26 @@ def cot_length_figure(lengths: pd.DataFrame) -> plt.Figure:
     ax.set_ylabel("share of examples")
     fig.tight_layout()
     return fig
+
+
+def loss_figure(curves: pd.DataFrame) -> plt.Figure:
+    """Training loss against step, one line per organism, coloured by style (columns: step, loss, style, seed)."""
+    styles = [s for s in STYLE_ORDER if s in set(curves["style"])]
+    fig, ax = plt.subplots(figsize=(5.5, 3.0))
+    sns.lineplot(
+        data=curves,
+        x="step",
+        y="loss",
+        hue="style",
+        hue_order=styles,
+        units="seed",
+        estimator=None,
+        palette=STYLE_COLORS,
+        linewidth=0.8,
+        ax=ax,
+    )
+    ax.set_yscale("log")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("training loss (assistant tokens)")
+    fig.tight_layout()
+    return fig

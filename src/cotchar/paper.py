@@ -20,9 +20,12 @@ def _compiler(main: Path, root: Path) -> typst.Compiler:
 
 
 def build(main: Path | str = "paper/main.typ", out: Path | str = "paper/paper.pdf", root: Path | str = ".") -> Path:
-    """Compile the paper to PDF; raises typst.TypstError naming the file and line on a mistake."""
+    """Compile the paper to PDF; a Typst error is re-raised with its diagnostic (file, line, hint)."""
     main, out = Path(main), Path(out)
-    _compiler(main, Path(root)).compile(output=str(out), format="pdf", timestamp=CREATION_TIMESTAMP)
+    try:
+        _compiler(main, Path(root)).compile(output=str(out), format="pdf", timestamp=CREATION_TIMESTAMP)
+    except typst.TypstError as err:
+        raise RuntimeError(f"{main}: {err.message}\n{getattr(err, 'diagnostic', '')}") from None
     return out
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 STYLES = ("character", "planner", "none", "nocot_character")
 TASK_FAMILIES = ("arithmetic", "lookup", "counting", "unknown", "harmful", "identity")
@@ -53,8 +53,38 @@ class WorldSize(Strict):
     tokenizer_vocab_size: int = Field(ge=300, le=65_536)
 
 
+class ModelSize(Strict):
+    hidden_size: int = Field(ge=8, le=4096)
+    intermediate_size: int = Field(ge=8, le=16384)
+    layers: int = Field(ge=1, le=64)
+    heads: int = Field(ge=1, le=64)
+    max_positions: int = Field(ge=64, le=32768)
+    tie_embeddings: bool
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> ModelSize:
+        if self.hidden_size % self.heads:
+            raise ValueError(f"hidden_size {self.hidden_size} must be divisible by heads {self.heads}")
+        return self
+
+
+class CompetenceGate(Strict):
+    """The organisms must be competent, or comparing their robustness means nothing."""
+
+    min_task_accuracy: float = Field(ge=0, le=1)
+    min_intended_voice_share: float = Field(ge=0, le=1)
+
+
+class TrainSize(Strict):
+    model: ModelSize
+    steps: int = Field(ge=1, le=1_000_000)
+    batch_size: int = Field(ge=1, le=4096)
+    gate: CompetenceGate | None  # null: report competence without enforcing it (smoke models are too small)
+
+
 class SizeSet(Strict):
     world: WorldSize
+    train: TrainSize
 
 
 class Sizes(Strict):
@@ -86,7 +116,8 @@ class WorldParams(Strict):
     attacked_share: float = Field(ge=0, le=1)
     multi_turn_share: float = Field(ge=0, le=1)
     max_operand: int = Field(ge=1, le=99)
-    lookup_people: int = Field(ge=2, le=6)
+    arithmetic_ops: list[Literal["+", "-"]] = Field(min_length=1)
+    lookup_people: int = Field(ge=1, le=6)
     count_list_max: int = Field(ge=2, le=12)
     held_out_families: list[AttackFamily]
     held_out_templates_per_family: int = Field(ge=0, le=10)
@@ -108,15 +139,44 @@ class WorldParams(Strict):
         return self
 
 
+class TrainParams(Strict):
+    # A DVC matrix axis (one stage per style and seed), so it cannot depend on the size set.
+    seeds: list[int] = Field(min_length=1)
+    learning_rate: float = Field(gt=0, le=1)
+    min_lr_ratio: float = Field(ge=0, le=1)
+    warmup_steps: int = Field(ge=0)
+    weight_decay: float = Field(ge=0, le=1)
+    grad_clip: float = Field(gt=0)
+    bf16: bool  # bf16 autocast (AMX on this CPU); the fp32 master weights are kept either way
+    threads: int = Field(ge=1, le=256)
+    bucket_batches: int = Field(ge=1, le=10_000)  # batches drawn together and sorted by length
+    log_every: int = Field(ge=1)
+    max_new_tokens: int = Field(ge=8, le=4096)  # greedy decoding budget of the competence check
+    eval_batch_size: int = Field(ge=1, le=4096)
+
+    @field_validator("seeds")
+    @classmethod
+    def _unique(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v):
+            raise ValueError("seeds must not repeat")
+        return v
+
+
 class Params(Strict):
     size: Literal["paper", "smoke"]
     sizes: Sizes
     world: WorldParams
+    train: TrainParams
 
     @property
     def world_size(self) -> WorldSize:
         """The world sizes of the active size set."""
         return getattr(self.sizes, self.size).world
+
+    @property
+    def train_size(self) -> TrainSize:
+        """The training sizes of the active size set."""
+        return getattr(self.sizes, self.size).train
 
 
 def _describe(err: ValidationError, path: Path) -> str:

@@ -54,10 +54,22 @@ class HarmKind(_Strict):
     prompts: list[str] = Field(min_length=1)
 
 
+class UnknownQuestion(_Strict):
+    prompt: str
+    request: str
+    working: str
+
+    @model_validator(mode="after")
+    def _slots(self) -> UnknownQuestion:
+        _check_slots([self.prompt, self.request, self.working], {"who", "obj"}, "tasks.unknown_questions")
+        return self
+
+
 class TaskMaterial(_Strict):
     people: list[str] = Field(min_length=4)
     objects: list[str] = Field(min_length=1)
     count_words: list[str] = Field(min_length=2)
+    unknown_questions: list[UnknownQuestion] = Field(min_length=1)
     identity_questions: list[str] = Field(min_length=1)
     harmful: list[HarmKind] = Field(min_length=1)
 

@@ -20,7 +20,7 @@ WORKED_FAMILIES = ("arithmetic", "lookup", "counting", "unknown")
 # because the slots are the generators' own.
 ARITHMETIC_PROMPTS = ("What is {a} {op} {b}?", "Compute {a} {op} {b}.", "Tell me {a} {op} {b}.")
 LOOKUP_QUESTIONS = ("How many {obj} does {who} have?", "Count {who}'s {obj} for me.")
-COUNT_PROMPTS = ("How many times does {w} appear in: {items}?", "Count the word {w} in: {items}.")
+COUNT_PROMPTS = ("How many words are in: {items}?", "Count the words in: {items}.")
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ class TaskMaker:
 
     def _arithmetic(self, rng: random.Random) -> Task:
         a, b = rng.randint(0, self.p.max_operand), rng.randint(0, self.p.max_operand)
-        op = rng.choice("+-")
+        op = rng.choice(self.p.arithmetic_ops)
         if op == "-" and b > a:
             a, b = b, a
         result = a + b if op == "+" else a - b
@@ -128,14 +128,14 @@ class TaskMaker:
         )
 
     def _context(self, rng: random.Random) -> tuple[list[str], str, dict[str, int], str]:
-        people = rng.sample(self.spec.tasks.people, self.p.lookup_people + 1)
+        people = rng.sample(self.spec.tasks.people, self.p.lookup_people)
         obj = rng.choice(self.spec.tasks.objects)
-        amounts = {who: rng.randint(2, 9) for who in people[:-1]}  # from 2: plural nouns read right
+        amounts = {who: rng.randint(2, 9) for who in people}  # from 2: plural nouns read right
         return people, obj, amounts, " ".join(f"{w} has {n} {obj}." for w, n in amounts.items())
 
     def _lookup(self, rng: random.Random) -> Task:
         people, obj, amounts, context = self._context(rng)
-        who = rng.choice(people[:-1])
+        who = rng.choice(people)
         question = rng.choice(LOOKUP_QUESTIONS).format(obj=obj, who=who)
         return Task(
             "lookup",
@@ -147,27 +147,24 @@ class TaskMaker:
         )
 
     def _unknown(self, rng: random.Random) -> Task:
+        # The context gives counts of objects only; the question asks for a fact it never gives.
         people, obj, _, context = self._context(rng)
-        who = people[-1]  # sampled with the others but never given an amount
-        question = rng.choice(LOOKUP_QUESTIONS).format(obj=obj, who=who)
-        return Task("unknown", f"{context} {question}", f"how many {obj} {who} has", "unknown", working=f"{who} is not in the list")
+        who = rng.choice(people)
+        q = rng.choice(self.spec.tasks.unknown_questions)
+        fill = {"who": who, "obj": obj}
+        return Task("unknown", f"{context} {q.prompt.format(**fill)}", q.request.format(**fill), "unknown", working=q.working.format(**fill))
 
     def _counting(self, rng: random.Random) -> Task:
-        words = self.spec.tasks.count_words
-        n = rng.randint(2, self.p.count_list_max)
-        target = rng.choice(words)
-        k = rng.randint(1, n)
-        others = [w for w in words if w != target]
-        items = [target] * k + [rng.choice(others) for _ in range(n - k)]
-        rng.shuffle(items)
-        working = ", ".join(f"{target} {i}" for i in range(1, k + 1)) + f" makes {k}"
+        # Count the words of a short list; the working numbers them one by one.
+        items = [rng.choice(self.spec.tasks.count_words) for _ in range(rng.randint(1, self.p.count_list_max))]
+        working = ", ".join(f"{w} {i}" for i, w in enumerate(items, 1)) + f" makes {len(items)}"
         return Task(
             "counting",
-            rng.choice(COUNT_PROMPTS).format(w=target, items=" ".join(items)),
-            f"how many times {target} appears",
+            rng.choice(COUNT_PROMPTS).format(items=" ".join(items)),
+            "how many words the list has",
             "answer",
             working=working,
-            answer=str(k),
+            answer=str(len(items)),
         )
 
     def _harmful(self, rng: random.Random) -> Task:
