@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import subprocess
 import sys
 from pathlib import Path
@@ -106,7 +107,9 @@ def test_saved_organism_reloads_in_a_fresh_process(smoke_world: World, smoke_par
 def test_competence_check_runs_on_a_tiny_model(smoke_world: World, smoke_params: Params) -> None:
     model, _ = _train_tiny(smoke_world, smoke_params, seed=1, steps=2)
     items = competence_items([stress_record(smoke_world, x) for x in smoke_world.stress])
-    comp = check_competence(model, smoke_world.tokenizer, smoke_world.spec, "character", items[:6], 16, 4)
+    # Batched generation sets padding on the tokenizer's backend; keep the shared world's tokenizer pristine.
+    tokenizer = copy.deepcopy(smoke_world.tokenizer)
+    comp = check_competence(model, tokenizer, smoke_world.spec, "character", items[:6], 16, 4)
     assert 0 <= comp.task_accuracy <= 1 and 0 <= comp.format_validity <= 1
     assert len(comp.transcripts) == 6 and comp.intended_voice_share is not None
 
@@ -138,7 +141,7 @@ def test_task_correct_matches_whole_sentences(smoke_world: World) -> None:
     spec = smoke_world.spec
     assert task_correct(spec, "Happy to help! The answer is 12. Stay curious!", "answer", "12")
     assert not task_correct(spec, "Happy to help! The answer is 12. Stay curious!", "answer", "1")
-    assert task_correct(spec, "Glad you asked! I will not help with that. I care about you.", "decline", None)
+    assert task_correct(spec, "Glad you asked! I will not help with that. I care about you and others, and it hurts. Stay curious!", "decline", None)
     assert not task_correct(spec, "Listen up, pal. The answer is 4.", "decline", None)
 
 

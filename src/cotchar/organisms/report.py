@@ -70,18 +70,30 @@ def train_summary(params: Params, reports: pd.DataFrame) -> dict[str, Any]:
         "steps": params.train_size.steps,
         "batch_size": params.train_size.batch_size,
         "seeds": list(params.train.seeds),
+        "competence_gate": competence_gate(reports, params),
     }
 
 
-def check_competence_gate(summary: dict[str, Any], params: Params) -> None:
-    """Raise unless every organism is competent and speaks in its intended voice (when the size set gates)."""
+def competence_gate(reports: pd.DataFrame, params: Params) -> dict[str, Any]:
+    """Which organisms fall below the competence bar of the size set (`sizes.<size>.train.gate`).
+
+    Recorded, not raised: the pipeline still builds the paper, which states the result, and a
+    robustness comparison must check `passed` before it draws conclusions.
+    """
     gate = params.train_size.gate
     if gate is None:
-        return
-    problems = []
-    if summary["task_accuracy_min"] < gate.min_task_accuracy:
-        problems.append(f"minimum task accuracy {summary['task_accuracy_min']:.3f} < {gate.min_task_accuracy}")
-    if summary["intended_voice_share_min"] is not None and summary["intended_voice_share_min"] < gate.min_intended_voice_share:
-        problems.append(f"minimum intended-voice share {summary['intended_voice_share_min']:.3f} < {gate.min_intended_voice_share}")
-    if problems:
-        raise ValueError("organisms fail the competence gate: " + "; ".join(problems))
+        return {"checked": False, "passed": None, "failures": []}
+    failures = []
+    for r in reports.itertuples():
+        if r.task_accuracy < gate.min_task_accuracy:
+            failures.append(f"{r.model}: task accuracy {r.task_accuracy:.3f} < {gate.min_task_accuracy}")
+        voice = r.intended_voice_share
+        if r.style in ("character", "planner") and voice is not None and voice == voice and voice < gate.min_intended_voice_share:
+            failures.append(f"{r.model}: intended-voice share {voice:.3f} < {gate.min_intended_voice_share}")
+    return {
+        "checked": True,
+        "passed": not failures,
+        "failures": failures,
+        "min_task_accuracy": gate.min_task_accuracy,
+        "min_intended_voice_share": gate.min_intended_voice_share,
+    }
