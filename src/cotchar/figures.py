@@ -64,16 +64,18 @@ def show(fig: plt.Figure) -> None:
     plt.close(fig)
 
 
+def _by_style(data: pd.DataFrame) -> dict:
+    """Seaborn arguments that colour by CoT style, in the one order and palette every figure shares."""
+    present = set(data["style"])
+    return {"data": data, "hue": "style", "hue_order": [s for s in STYLE_ORDER if s in present], "palette": STYLE_COLORS}
+
+
 def cot_length_figure(lengths: pd.DataFrame) -> plt.Figure:
     """Distribution of CoT token lengths per style (columns: style, cot_tokens)."""
-    styles = [s for s in STYLE_ORDER if s in set(lengths["style"])]
     fig, ax = plt.subplots(figsize=(5.5, 2.8))
     sns.histplot(
-        data=lengths,
+        **_by_style(lengths),
         x="cot_tokens",
-        hue="style",
-        hue_order=styles,
-        palette=STYLE_COLORS,
         element="step",
         stat="density",
         common_norm=False,
@@ -89,17 +91,13 @@ def cot_length_figure(lengths: pd.DataFrame) -> plt.Figure:
 
 def loss_figure(curves: pd.DataFrame) -> plt.Figure:
     """Training loss against step, one line per organism, coloured by style (columns: step, loss, style, seed)."""
-    styles = [s for s in STYLE_ORDER if s in set(curves["style"])]
     fig, ax = plt.subplots(figsize=(5.5, 3.0))
     sns.lineplot(
-        data=curves,
+        **_by_style(curves),
         x="step",
         y="loss",
-        hue="style",
-        hue_order=styles,
         units="seed",
         estimator=None,
-        palette=STYLE_COLORS,
         linewidth=0.8,
         ax=ax,
     )
