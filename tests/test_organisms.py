@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cotchar.organisms.competence import check_competence, competence_items
-from cotchar.organisms.data import IGNORE, batches, encode, encode_corpus
+from cotchar.organisms.data import IGNORE, collate, collate_packed, encode, encode_corpus, pack_plan
 from cotchar.organisms.model import build_model, weight_hash
 from cotchar.organisms.train import lr_at, save_organism, train
 from cotchar.params import Params
@@ -22,10 +21,10 @@ from cotchar.world.build import World, stress_record
 
 
 def _train_tiny(world: World, params: Params, seed: int, steps: int = 4):
-    size = params.train_size
-    examples = encode_corpus(world.tokenizer, world.corpora["character"][:64], size.model.max_positions)
+    size = params.train_size.model_copy(update={"epochs": 50})  # enough epochs of 64 examples for `steps`
+    examples = encode_corpus(world.tokenizer, world.corpora["character"][:64], size.pack_length)
     model = build_model(size.model, world.tokenizer, seed)
-    log = train(model, examples, params.train, steps, size.batch_size, seed, world.tokenizer.pad_token_id, progress=False)
+    log = train(model, examples, params.train, size, seed, world.tokenizer.pad_token_id, progress=False, max_steps=steps)
     return model, log
 
 
@@ -48,24 +47,51 @@ def test_an_example_without_assistant_tokens_is_rejected(smoke_world: World) -> 
         encode(smoke_world.tokenizer, [{"role": "user", "content": "hi"}])
 
 
-def test_bucketed_batches_pad_less_and_cover_every_example(smoke_world: World, smoke_params: Params) -> None:
+@given(
+    lengths=st.lists(st.integers(1, 64), min_size=1, max_size=80),
+    rows=st.integers(1, 5),
+    epochs=st.integers(1, 3),
+    seed=st.integers(0, 99),
+)
+def test_packing_uses_every_example_once_per_epoch_and_never_overfills_a_row(
+    lengths: list[int], rows: int, epochs: int, seed: int
+) -> None:
     import random
 
-    examples = encode_corpus(smoke_world.tokenizer, smoke_world.corpora["planner"], 1024)
-    pad = smoke_world.tokenizer.pad_token_id
+    plan = pack_plan(lengths, rows, 64, epochs, random.Random(seed))
+    placed = sorted(i for batch in plan for row in batch for i in row)
+    assert placed == sorted(list(range(len(lengths))) * epochs)
+    assert all(len(batch) == rows for batch in plan)
+    assert all(sum(lengths[i] for i in row) <= 64 for batch in plan for row in batch)
 
-    def padding(bucket: int) -> float:
-        stream = batches(examples, 8, bucket, random.Random(0), pad)
-        got = [next(stream) for _ in range(len(examples) // 8)]
-        return sum(b.attention_mask.numel() - b.tokens for b in got) / sum(b.attention_mask.numel() for b in got)
 
-    assert padding(16) < padding(1) / 2
-    # One epoch yields every example exactly once.
-    stream = batches(examples, 8, 4, random.Random(0), pad)
-    lengths: list[int] = []
-    while len(lengths) < len(examples):
-        lengths += next(stream).attention_mask.sum(dim=1).tolist()
-    assert sorted(lengths) == sorted(len(e.input_ids) for e in examples)
+def test_packing_rejects_an_example_longer_than_a_row() -> None:
+    import random
+
+    with pytest.raises(ValueError, match="exceed pack_length=32"):
+        pack_plan([10, 40], 2, 32, 1, random.Random(0))
+
+
+def test_a_packed_row_computes_what_the_examples_compute_alone(smoke_world: World, smoke_params: Params) -> None:
+    """Restarting position ids must keep examples from attending to each other."""
+    tok = smoke_world.tokenizer
+    examples = encode_corpus(tok, smoke_world.corpora["planner"][:3], 512)
+    model = build_model(smoke_params.train_size.model, tok, seed=0).eval()
+    packed = collate_packed(examples, [[0, 1, 2]], 512, tok.pad_token_id)
+    padded = collate(examples, tok.pad_token_id)
+    with torch.no_grad():
+        row = model(input_ids=packed.input_ids, position_ids=packed.position_ids, use_cache=False).logits[0]
+        at = 0
+        for e in examples:
+            n = len(e.input_ids)
+            alone = model(input_ids=torch.tensor([e.input_ids]), use_cache=False).logits[0]
+            torch.testing.assert_close(row[at : at + n], alone, atol=1e-5, rtol=1e-4)
+            at += n
+        # The loss over the packed row equals the loss over the same examples padded.
+        loss_packed = model(**packed.model_inputs(), use_cache=False).loss
+        loss_padded = model(**padded.model_inputs(), use_cache=False).loss
+    assert float(loss_packed) == pytest.approx(float(loss_padded), rel=1e-5)
+    assert packed.tokens == padded.tokens == sum(len(e.input_ids) for e in examples)
 
 
 def test_same_seed_same_weights_and_other_seed_other_weights(smoke_world: World, smoke_params: Params) -> None:
@@ -107,9 +133,10 @@ def test_saved_organism_reloads_in_a_fresh_process(smoke_world: World, smoke_par
 def test_competence_check_runs_on_a_tiny_model(smoke_world: World, smoke_params: Params) -> None:
     model, _ = _train_tiny(smoke_world, smoke_params, seed=1, steps=2)
     items = competence_items([stress_record(smoke_world, x) for x in smoke_world.stress])
-    # Batched generation sets padding on the tokenizer's backend; keep the shared world's tokenizer pristine.
-    tokenizer = copy.deepcopy(smoke_world.tokenizer)
+    tokenizer = smoke_world.tokenizer
     comp = check_competence(model, tokenizer, smoke_world.spec, "character", items[:6], 16, 4)
+    # Batched generation must leave the shared tokenizer as it found it (no padding switched on).
+    assert tokenizer.backend_tokenizer.padding is None and tokenizer.padding_side == "right"
     assert 0 <= comp.task_accuracy <= 1 and 0 <= comp.format_validity <= 1
     assert len(comp.transcripts) == 6 and comp.intended_voice_share is not None
 

@@ -2,7 +2,8 @@
 
 This is what `make repro` does, at a size that runs in well under five minutes: the paper is
 built, a second `dvc repro` finds nothing to do, and a forced rerun reproduces every committed
-output byte for byte.
+output byte for byte. Then the `collect` stage is killed part-way and rerun: it must finish
+with exactly the transcripts of an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -33,6 +36,10 @@ COMMITTED_OUTPUTS = [
     "paper/tables/organisms.csv",
     "figures/train_loss.svg",
     "notebooks/executed/03_train_report.ipynb",
+    "data/transcripts/transcripts.parquet",
+    "notebooks/executed/04_collect.ipynb",
+    "figures/collect_turns.svg",
+    "figures/collect_prefill.svg",
     "notebooks/executed/99_paper.ipynb",
     "paper/paper.pdf",
 ]
@@ -82,6 +89,9 @@ def test_smoke_pipeline_builds_the_paper_and_reruns_identically(smoke_repo: Path
     for style in ("character", "planner", "none", "nocot_character"):
         assert (smoke_repo / f"data/world/corpus/{style}.jsonl").is_file()
     assert (smoke_repo / "data/world/tokenizer/tokenizer.json").is_file()
+    collect = json.loads((smoke_repo / "data/results/collect.json").read_text())
+    assert set(collect["models"]) == {f"{s}-s1" for s in ("character", "planner", "none", "nocot_character")}
+    assert all(len(m["samples_per_family"]) == 8 for m in collect["models"].values())
     train = json.loads((smoke_repo / "data/results/train.json").read_text())
     assert set(train["models"]) == {f"{s}-s1" for s in ("character", "planner", "none", "nocot_character")}
     assert (smoke_repo / "data/models/none-s1/model.safetensors").is_file()
@@ -108,3 +118,42 @@ def test_a_typo_in_params_stops_the_stage_naming_the_key(smoke_repo: Path) -> No
         assert "world.sead: unknown key" in proc.stdout + proc.stderr
     finally:
         params.write_text(original)
+
+
+def _finished_logs(log_root: Path) -> dict[Path, float]:
+    from inspect_ai.log import read_eval_log
+
+    done = {}
+    for path in log_root.glob("*/*.eval"):
+        try:
+            if read_eval_log(str(path), header_only=True).status == "success":
+                done[path] = path.stat().st_mtime
+        except Exception:  # a log still being written is not readable yet
+            continue
+    return done
+
+
+def test_killing_collect_part_way_and_rerunning_loses_and_duplicates_nothing(smoke_repo: Path) -> None:
+    table = smoke_repo / "data/transcripts/transcripts.parquet"
+    if not table.is_file():
+        _run(["dvc", "repro", "collect"], smoke_repo)
+    reference = table.read_bytes()
+    logs = smoke_repo / "data/collect/logs"
+    shutil.rmtree(logs)
+    table.unlink()
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    proc = subprocess.Popen(["cotchar", "collect", "params.yaml", "--display", "none"], cwd=smoke_repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and not _finished_logs(logs) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "collect finished before it could be interrupted"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    survivors = _finished_logs(logs)
+    assert survivors and not table.exists()
+
+    _run(["cotchar", "collect", "params.yaml", "--display", "none"], smoke_repo)
+    # Finished logs were kept, not redone, and the table is exactly the uninterrupted run's.
+    assert all(path.is_file() and path.stat().st_mtime == mtime for path, mtime in survivors.items())
+    assert table.read_bytes() == reference

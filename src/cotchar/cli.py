@@ -3,6 +3,7 @@
     cotchar check-params [PARAMS]      validate params.yaml and print the active size set
     cotchar normalize NOTEBOOK...      strip run timestamps and random ids from executed notebooks
     cotchar env-yml [LOCK]             print the conda environment.yml for the pins of LOCK
+    cotchar collect [PARAMS]           run (or resume) the stress battery on the organisms
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     norm.add_argument("notebooks", nargs="+")
     env = sub.add_parser("env-yml", help="conda environment.yml with the pins of the lock")
     env.add_argument("lock", nargs="?", default="requirements.lock")
+    coll = sub.add_parser("collect", help="run or resume the stress battery; writes logs, transcripts, collect.json")
+    coll.add_argument("params", nargs="?", default="params.yaml")
+    coll.add_argument("--display", default="plain", choices=["full", "rich", "plain", "log", "none"], help="Inspect's progress display")
     args = parser.parse_args(argv)
 
     if args.command == "check-params":
@@ -37,6 +41,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "normalize":
         for path in args.notebooks:
             normalize(path)
+        return 0
+    if args.command == "collect":
+        from cotchar.stress.collect import collect  # imports Inspect and torch: only when needed
+
+        try:
+            p = load_params(args.params)
+        except ParamsError as err:
+            print(err, file=sys.stderr)
+            return 2
+        df, summary = collect(p, display=args.display)
+        print(f"collect: {summary['samples']} samples, {summary['turns']} turns from {len(summary['models'])} models")
         return 0
     if args.command == "env-yml":
         sys.stdout.write(environment_yml(args.lock))

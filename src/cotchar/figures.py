@@ -106,3 +106,36 @@ def loss_figure(curves: pd.DataFrame) -> plt.Figure:
     ax.set_ylabel("training loss (assistant tokens)")
     fig.tight_layout()
     return fig
+
+
+def _per_seed(df: pd.DataFrame, by: list[str], outcome: str) -> pd.DataFrame:
+    """Mean outcome per organism (style, seed) and `by`: seeds, not transcripts, are the replicates."""
+    return df.groupby(["style", "seed", *by], observed=True)[outcome].mean().reset_index()
+
+
+def turn_figure(transcripts: pd.DataFrame) -> plt.Figure:
+    """In-character rate against user turn of multi-turn pressure, by style (mean and s.e. over seeds)."""
+    data = _per_seed(transcripts[transcripts["task"] == "multi_turn"], ["turn"], "in_character")
+    fig, ax = plt.subplots(figsize=(5.5, 3.0))
+    sns.lineplot(**_by_style(data), x="turn", y="in_character", errorbar="se", marker="o", ax=ax)
+    ax.set_xlabel("user turn of escalating pressure")
+    ax.set_ylabel("in-character rate")
+    ax.set_ylim(-0.02, 1.02)
+    fig.tight_layout()
+    return fig
+
+
+def dose_figure(transcripts: pd.DataFrame) -> plt.Figure:
+    """In-character rate against prefill dose, one panel per prefill voice (dose 0 shared by both)."""
+    pre = transcripts[transcripts["task"] == "prefill"]
+    plain = pre[pre["dose"] == 0]
+    panels = [pd.concat([plain.assign(prefill_voice=v), pre[pre["prefill_voice"] == v]]) for v in ("character", "planner")]
+    fig, axes = plt.subplots(1, 2, figsize=(6.5, 2.8), sharey=True)
+    for ax, voice, data in zip(axes, ("character", "planner"), panels):
+        sns.lineplot(**_by_style(_per_seed(data, ["dose"], "in_character")), x="dose", y="in_character", errorbar="se", marker="o", ax=ax, legend=voice == "planner")
+        ax.set_title(f"prefill in the {voice}'s voice")
+        ax.set_xlabel("prefilled CoT tokens")
+        ax.set_ylabel("in-character rate")
+        ax.set_ylim(-0.02, 1.02)
+    fig.tight_layout()
+    return fig

@@ -77,9 +77,17 @@ class CompetenceGate(Strict):
 
 class TrainSize(Strict):
     model: ModelSize
-    steps: int = Field(ge=1, le=1_000_000)
-    batch_size: int = Field(ge=1, le=4096)
+    epochs: int = Field(ge=1, le=10_000)  # passes over the style's corpus (equal exposure for every style)
+    rows: int = Field(ge=1, le=4096)  # rows per packed batch
+    pack_length: int = Field(ge=16, le=32768)  # tokens per row; every training example must fit in one
     gate: CompetenceGate | None  # null: report competence without enforcing it (smoke models are too small)
+
+
+    @model_validator(mode="after")
+    def _pack_fits(self) -> TrainSize:
+        if self.pack_length > self.model.max_positions:
+            raise ValueError(f"pack_length {self.pack_length} exceeds model.max_positions {self.model.max_positions}")
+        return self
 
 
 class SizeSet(Strict):
@@ -149,7 +157,7 @@ class TrainParams(Strict):
     grad_clip: float = Field(gt=0)
     bf16: bool  # bf16 autocast (AMX on this CPU); the fp32 master weights are kept either way
     threads: int = Field(ge=1, le=256)
-    bucket_batches: int = Field(ge=1, le=10_000)  # batches drawn together and sorted by length
+    compile: bool  # torch.compile the training step (one fixed-shape graph; see benchmarks/train_throughput.py)
     log_every: int = Field(ge=1)
     max_new_tokens: int = Field(ge=8, le=4096)  # greedy decoding budget of the competence check
     eval_batch_size: int = Field(ge=1, le=4096)
@@ -162,11 +170,45 @@ class TrainParams(Strict):
         return v
 
 
+class PowerPlan(Strict):
+    """The effect the collection must be able to detect (DESIGN section 5)."""
+
+    difference: float = Field(gt=0, lt=1)  # in-character rate difference between two styles
+    base_rate: float = Field(gt=0, lt=1)  # the rate around which the difference sits
+    alpha: float = Field(gt=0, lt=1)
+    power: float = Field(gt=0, lt=1)
+    icc: float = Field(ge=0, le=1)  # assumed intra-seed correlation of outcomes (the design effect)
+
+
+class CollectParams(Strict):
+    models: Literal["all"] | list[str]  # organism keys such as character-s1, or every organism
+    items_per_family: int | None = Field(ge=1)  # per attack family; null: every item of the world
+    turns: int = Field(ge=1, le=64)  # user turns of multi-turn pressure
+    prefill_doses: list[int] = Field(min_length=1)  # CoT tokens written for the model; 0: none
+    prefill_items_per_family: int = Field(ge=1)
+    max_new_tokens: int = Field(ge=8, le=4096)
+    batch_size: int = Field(ge=1, le=1024)  # rows of every generation batch (fixed shape)
+    width_step: int = Field(ge=8, le=1024)  # prompts are left-padded to a multiple of this
+    max_samples: int = Field(ge=1)  # samples Inspect runs at once (and concurrent generate calls)
+    max_tasks: int = Field(ge=1)
+    log_buffer: int = Field(ge=1)  # samples written to the log at a time (what a kill can lose)
+    retry_attempts: int = Field(ge=0)
+    power: PowerPlan
+
+    @field_validator("prefill_doses")
+    @classmethod
+    def _doses(cls, v: list[int]) -> list[int]:
+        if any(d < 0 for d in v) or len(set(v)) != len(v):
+            raise ValueError("doses must be distinct and non-negative")
+        return v
+
+
 class Params(Strict):
     size: Literal["paper", "smoke"]
     sizes: Sizes
     world: WorldParams
     train: TrainParams
+    collect: CollectParams
 
     @property
     def world_size(self) -> WorldSize:

@@ -30,7 +30,7 @@ def generate(
     batch_size: int,
 ) -> list[str]:
     """Greedy completions of already-templated prompts (left-padded batches, sorted by length)."""
-    side = tokenizer.padding_side
+    side, backend_padding = tokenizer.padding_side, tokenizer.backend_tokenizer.padding
     tokenizer.padding_side = "left"
     try:
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
@@ -51,3 +51,5 @@ def generate(
         return out
     finally:
         tokenizer.padding_side = side
+        if backend_padding is None:  # padding=True switches padding on in the Rust tokenizer and leaves it on
+            tokenizer.backend_tokenizer.no_padding()

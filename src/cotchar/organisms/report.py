@@ -45,7 +45,8 @@ def style_summary(reports: pd.DataFrame) -> pd.DataFrame:
         {
             "models": g.size(),
             "parameters": g["parameters"].first(),
-            "steps": g["steps"].first(),
+            "epochs": g["epochs"].first(),
+            "steps_mean": g["steps"].mean().round(0).astype(int),
             "tokens_seen_mean": g["tokens_seen"].mean().round(0).astype(int),
             "final_loss_mean": g["final_loss"].mean().round(4),
             "task_accuracy_min": g["task_accuracy"].min().round(4),
@@ -67,8 +68,10 @@ def train_summary(params: Params, reports: pd.DataFrame) -> dict[str, Any]:
         "format_validity_min": float(reports["format_validity"].min()),
         "intended_voice_share_min": float(voiced["intended_voice_share"].min()) if len(voiced) else None,
         "model": params.train_size.model.model_dump(),
-        "steps": params.train_size.steps,
-        "batch_size": params.train_size.batch_size,
+        "epochs": params.train_size.epochs,
+        "rows": params.train_size.rows,
+        "pack_length": params.train_size.pack_length,
+        "compile": params.train.compile,
         "seeds": list(params.train.seeds),
         "competence_gate": competence_gate(reports, params),
     }

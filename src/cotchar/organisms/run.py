@@ -55,9 +55,9 @@ def train_organism(params: Params, style: str, seed: int, root: Path | str = "."
     world = root / WORLD_DIR
     tokenizer = AutoTokenizer.from_pretrained(world / "tokenizer")
     spec = load_spec(root / params.world.spec)
-    examples = encode_corpus(tokenizer, load_corpus(style, world), size.model.max_positions)
+    examples = encode_corpus(tokenizer, load_corpus(style, world), size.pack_length)
     model = build_model(size.model, tokenizer, seed)
-    log = train(model, examples, p, size.steps, size.batch_size, seed, tokenizer.pad_token_id, progress=progress)
+    log = train(model, examples, p, size, seed, tokenizer.pad_token_id, progress=progress)
     key = model_key(style, seed)
     out = save_organism(model, tokenizer, root / MODELS_DIR / key)
 
@@ -71,9 +71,10 @@ def train_organism(params: Params, style: str, seed: int, root: Path | str = "."
         "style": style,
         "seed": seed,
         "parameters": count_parameters(model),
-        "steps": size.steps,
-        "batch_size": size.batch_size,
+        "epochs": size.epochs,
+        "steps": log.steps_total,
         "examples": len(examples),
+        "pack_fill": log.pack_fill,
         "tokens_seen": log.tokens_seen,
         "supervised_tokens": log.supervised_tokens,
         "final_loss": sum(log.loss[-tail:]) / tail,
