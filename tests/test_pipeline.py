@@ -105,21 +105,6 @@ def test_smoke_pipeline_builds_the_paper_and_reruns_identically(smoke_repo: Path
     assert _hashes(smoke_repo) == first
 
 
-def test_a_typo_in_params_stops_the_stage_naming_the_key(smoke_repo: Path) -> None:
-    params = smoke_repo / "params.yaml"
-    original = params.read_text()
-    try:
-        data = yaml.safe_load(original)
-        data["world"]["sead"] = data["world"].pop("seed")
-        params.write_text(yaml.safe_dump(data))
-        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
-        proc = subprocess.run(["dvc", "repro", "world"], cwd=smoke_repo, env=env, capture_output=True, text=True)
-        assert proc.returncode != 0
-        assert "world.sead: unknown key" in proc.stdout + proc.stderr
-    finally:
-        params.write_text(original)
-
-
 def _finished_logs(log_root: Path) -> dict[Path, float]:
     from inspect_ai.log import read_eval_log
 
@@ -135,6 +120,7 @@ def _finished_logs(log_root: Path) -> dict[Path, float]:
 
 def test_killing_collect_part_way_and_rerunning_loses_and_duplicates_nothing(smoke_repo: Path) -> None:
     table = smoke_repo / "data/transcripts/transcripts.parquet"
+    _run(["dvc", "checkout"], smoke_repo)  # whatever an earlier test removed comes back from the cache
     if not table.is_file():
         _run(["dvc", "repro", "collect"], smoke_repo)
     reference = table.read_bytes()
@@ -143,11 +129,12 @@ def test_killing_collect_part_way_and_rerunning_loses_and_duplicates_nothing(smo
     table.unlink()
 
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    proc = subprocess.Popen(["cotchar", "collect", "params.yaml", "--display", "none"], cwd=smoke_repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    out = (smoke_repo / "killed_collect.log").open("w")
+    proc = subprocess.Popen(["cotchar", "collect", "params.yaml", "--display", "none"], cwd=smoke_repo, env=env, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 300
     while proc.poll() is None and not _finished_logs(logs) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert proc.poll() is None, "collect finished before it could be interrupted"
+    assert proc.poll() is None, f"collect ended before it could be interrupted:\n{(smoke_repo / 'killed_collect.log').read_text()[-3000:]}"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     survivors = _finished_logs(logs)
@@ -157,3 +144,18 @@ def test_killing_collect_part_way_and_rerunning_loses_and_duplicates_nothing(smo
     # Finished logs were kept, not redone, and the table is exactly the uninterrupted run's.
     assert all(path.is_file() and path.stat().st_mtime == mtime for path, mtime in survivors.items())
     assert table.read_bytes() == reference
+
+
+def test_a_typo_in_params_stops_the_stage_naming_the_key(smoke_repo: Path) -> None:
+    params = smoke_repo / "params.yaml"
+    original = params.read_text()
+    try:
+        data = yaml.safe_load(original)
+        data["world"]["sead"] = data["world"].pop("seed")
+        params.write_text(yaml.safe_dump(data))
+        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
+        proc = subprocess.run(["dvc", "repro", "world"], cwd=smoke_repo, env=env, capture_output=True, text=True)
+        assert proc.returncode != 0
+        assert "world.sead: unknown key" in proc.stdout + proc.stderr
+    finally:
+        params.write_text(original)
