@@ -30,12 +30,13 @@ def main(argv: list[str] | None = None) -> int:
     coll.add_argument("--display", default="plain", choices=["full", "rich", "plain", "log", "none"], help="Inspect's progress display")
     args = parser.parse_args(argv)
 
-    if args.command == "check-params":
+    if args.command in ("check-params", "collect"):
         try:
             p = load_params(args.params)
         except ParamsError as err:
             print(err, file=sys.stderr)
             return 2
+    if args.command == "check-params":
         print(f"{args.params}: valid (size set: {p.size})")
         return 0
     if args.command == "normalize":
@@ -45,12 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "collect":
         from cotchar.stress.collect import collect  # imports Inspect and torch: only when needed
 
-        try:
-            p = load_params(args.params)
-        except ParamsError as err:
-            print(err, file=sys.stderr)
-            return 2
-        df, summary = collect(p, display=args.display)
+        _, summary = collect(p, display=args.display)
         print(f"collect: {summary['samples']} samples, {summary['turns']} turns from {len(summary['models'])} models")
         return 0
     if args.command == "env-yml":
