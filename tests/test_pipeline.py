@@ -40,6 +40,17 @@ COMMITTED_OUTPUTS = [
     "notebooks/executed/04_collect.ipynb",
     "figures/collect_turns.svg",
     "figures/collect_prefill.svg",
+    "data/scores/scores.parquet",
+    "data/results/score.json",
+    "notebooks/executed/05_score.ipynb",
+    "data/results/compare.json",
+    "paper/tables/hypotheses.csv",
+    "data/compare/families.csv",
+    "data/compare/monitor.csv",
+    "notebooks/executed/06_compare.ipynb",
+    "figures/results_families.svg",
+    "figures/results_monitor.svg",
+    "notebooks/executed/07_figures.ipynb",
     "notebooks/executed/99_paper.ipynb",
     "paper/paper.pdf",
 ]
@@ -92,6 +103,10 @@ def test_smoke_pipeline_builds_the_paper_and_reruns_identically(smoke_repo: Path
     collect = json.loads((smoke_repo / "data/results/collect.json").read_text())
     assert set(collect["models"]) == {f"{s}-s1" for s in ("character", "planner", "none", "nocot_character")}
     assert all(len(m["samples_per_family"]) == 8 for m in collect["models"].values())
+    compare = json.loads((smoke_repo / "data/results/compare.json").read_text())
+    planned = {h["name"] for h in yaml.safe_load((smoke_repo / "params.yaml").read_text())["compare"]["hypotheses"]}
+    assert set(compare["hypotheses"]) == planned
+    assert all(h["verdict"] in ("supported", "contradicted", "null") for h in compare["hypotheses"].values())
     train = json.loads((smoke_repo / "data/results/train.json").read_text())
     assert set(train["models"]) == {f"{s}-s1" for s in ("character", "planner", "none", "nocot_character")}
     assert (smoke_repo / "data/models/none-s1/model.safetensors").is_file()

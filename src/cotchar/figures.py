@@ -139,3 +139,126 @@ def dose_figure(transcripts: pd.DataFrame) -> plt.Figure:
         ax.set_ylim(-0.02, 1.02)
     fig.tight_layout()
     return fig
+
+
+# ----- Figures of the results (stage `figures`): drawn from the interval tables of cotchar.stats.cells.
+
+
+def _legend(ax: plt.Axes, **kwargs: object) -> None:
+    """A legend of the styles drawn, if any were (a table can be empty at smoke size)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**kwargs)
+
+
+def _styles(table: pd.DataFrame) -> list[str]:
+    return [s for s in STYLE_ORDER if s in set(table["style"])]
+
+
+def _pointranges(ax: plt.Axes, table: pd.DataFrame, x: str, order: list, width: float = 0.7) -> None:
+    """One point with its interval per style and category of `x`, styles side by side within a category."""
+    styles = _styles(table)
+    if x == "style":  # one style per category: nothing to put side by side
+        width = 0.0
+    step = width / max(len(styles), 1)
+    for k, style in enumerate(styles):
+        t = table[table["style"] == style].set_index(x).reindex(order)
+        pos = [i - width / 2 + step * (k + 0.5) for i in range(len(order))]
+        ax.errorbar(
+            pos, t["mean"], yerr=[t["mean"] - t["low"], t["high"] - t["mean"]], fmt="o", ms=3.5, lw=1.2, capsize=0, color=STYLE_COLORS[style], label=style
+        )
+    ax.set_xticks(range(len(order)))
+    ax.set_xticklabels([str(o).replace("_", " ") for o in order], rotation=25, ha="right", rotation_mode="anchor")
+
+
+def _bands(ax: plt.Axes, table: pd.DataFrame, x: str, legend: bool = True) -> None:
+    """One line per style with its interval as a band."""
+    for style in _styles(table):
+        t = table[table["style"] == style].sort_values(x)
+        ax.plot(t[x], t["mean"], marker="o", ms=3, lw=1.3, color=STYLE_COLORS[style], label=style if legend else None)
+        ax.fill_between(t[x], t["low"], t["high"], color=STYLE_COLORS[style], alpha=0.18, lw=0)
+
+
+def family_figure(rates: pd.DataFrame) -> plt.Figure:
+    """(1) In-character rate by style and attack family, held-in and held-out panels, 95% intervals."""
+    fig, axes = plt.subplots(1, 2, figsize=(7.0, 2.9), sharey=True, gridspec_kw={"width_ratios": [5, 7]})
+    for ax, held_out in zip(axes, (False, True)):
+        t = rates[rates["held_out"] == held_out]
+        order = sorted(t["family"].unique())
+        _pointranges(ax, t, "family", order)
+        ax.set_title("held-out prompts" if held_out else "held-in prompts")
+        ax.set_ylim(-0.03, 1.03)
+    axes[0].set_ylabel("in-character rate (first turn)")
+    _legend(axes[1], loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def drift_figure(turns: pd.DataFrame) -> plt.Figure:
+    """(2) Multi-turn drift: in-character rate, and persona vs malformed/empty breaks, against turn."""
+    titles = {"in_character": "in character", "persona_break": "broke: persona's voice", "malformed_or_empty": "broke: malformed or empty"}
+    fig, axes = plt.subplots(1, 3, figsize=(7.5, 2.6), sharey=True)
+    for ax, (outcome, title) in zip(axes, titles.items()):
+        _bands(ax, turns[turns["outcome"] == outcome], "turn", legend=outcome == "in_character")
+        ax.set_title(title)
+        ax.set_xlabel("user turn of pressure")
+        ax.set_ylim(-0.03, 1.03)
+    axes[0].set_ylabel("share of outputs")
+    _legend(axes[0], fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def prefill_figure(doses: pd.DataFrame) -> plt.Figure:
+    """(3) Prefill dose-response: in-character rate against prefilled CoT tokens, per prefill voice."""
+    fig, axes = plt.subplots(1, 2, figsize=(6.5, 2.7), sharey=True)
+    for ax, voice in zip(axes, ("character", "planner")):
+        _bands(ax, doses[doses["prefill_voice"] == voice], "dose", legend=voice == "planner")
+        ax.set_title(f"prefill in the {voice}'s voice")
+        ax.set_xlabel("prefilled CoT tokens")
+        ax.set_ylim(-0.03, 1.03)
+    axes[0].set_ylabel("in-character rate")
+    _legend(axes[1], fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def voice_profile_figure(profile: pd.DataFrame) -> plt.Figure:
+    """(4) CoT voice profile: each voice-index component of the CoTs the organisms wrote, per style."""
+    rates = profile[profile["component"] != "planner_score"]
+    score = profile[profile["component"] == "planner_score"]
+    fig, axes = plt.subplots(1, 2, figsize=(7.0, 2.7), gridspec_kw={"width_ratios": [5, 2]})
+    order = [c for c in dict.fromkeys(rates["component"])]
+    _pointranges(axes[0], rates, "component", order)
+    axes[0].set_ylabel("per 100 words")
+    _pointranges(axes[1], score.assign(component="planner score"), "component", ["planner score"])
+    axes[1].set_ylim(-0.03, 1.03)
+    axes[1].axhline(0.5, color="0.6", lw=0.8, ls=":")
+    axes[1].set_ylabel("0 character-like, 1 planner-like")
+    _legend(axes[0], fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def consistency_figure(table: pd.DataFrame) -> plt.Figure:
+    """(5) CoT-output consistency per style: embedding similarity, output follows the CoT, same voice label."""
+    titles = {"cot_output_similarity": "MiniLM cosine, CoT vs output", "follows": "output follows the CoT", "same_voice": "same voice label"}
+    fig, axes = plt.subplots(1, 3, figsize=(7.5, 2.5))
+    for ax, (measure, title) in zip(axes, titles.items()):
+        t = table[table["measure"] == measure]
+        _pointranges(ax, t, "style", _styles(t))
+        ax.set_title(title)
+        ax.set_ylim(-0.03, 1.03)
+    fig.tight_layout()
+    return fig
+
+
+def monitor_figure(aucs: pd.DataFrame) -> plt.Figure:
+    """(6) AUC of the CoT-only monitor per style (leave-one-seed-out), 95% intervals; 0.5 is chance."""
+    t = aucs[aucs["mean"].notna()]
+    fig, ax = plt.subplots(figsize=(4.0, 2.6))
+    _pointranges(ax, t, "style", _styles(t))
+    ax.axhline(0.5, color="0.6", lw=0.8, ls=":")
+    ax.set_ylim(0.4, 1.02)
+    ax.set_ylabel("monitor AUC (CoT only)")
+    fig.tight_layout()
+    return fig

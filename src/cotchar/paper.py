@@ -33,3 +33,44 @@ def page_images(main: Path | str = "paper/main.typ", root: Path | str = ".", ppi
     """Every page as PNG bytes, to show the paper inside the executed notebook."""
     pages = _compiler(Path(main), Path(root)).compile(format="png", ppi=ppi, timestamp=CREATION_TIMESTAMP)
     return pages if isinstance(pages, list) else [pages]
+
+
+def write_pipeline_table(path: Path | str = "paper/tables/pipeline.csv", dvc_yaml: Path | str = "dvc.yaml") -> Path:
+    """Write `pipeline_table` as the CSV the paper's reproducibility section shows."""
+    import csv
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["stage", "reads_from"], lineterminator="\n")
+        w.writeheader()
+        w.writerows(pipeline_table(dvc_yaml))
+    return path
+
+
+def pipeline_table(dvc_yaml: Path | str = "dvc.yaml") -> list[dict[str, str]]:
+    """The `dvc repro` graph as rows (stage, the earlier stages it reads from), in pipeline order.
+
+    A stage reads from another when one of its dependencies is, contains or lies inside one of the
+    other's outputs; templated paths (`${item.style}`) are compared up to the template.
+    """
+    import yaml
+
+    stages = yaml.safe_load(Path(dvc_yaml).read_text())["stages"]
+
+    def paths(entries: list) -> list[str]:
+        out = []
+        for e in entries or []:
+            out.extend(e.keys() if isinstance(e, dict) else [e])
+        return [p.split("${")[0].rstrip("/") for p in out]
+
+    outs = {name: paths(s.get("outs")) + paths(s.get("metrics")) + paths(s.get("plots")) for name, s in stages.items()}
+
+    def related(a: str, b: str) -> bool:
+        return a == b or a.startswith(b + "/") or b.startswith(a + "/")
+
+    rows = []
+    for name, s in stages.items():
+        needs = [other for other in stages if other != name and any(related(d, o) for d in paths(s.get("deps")) for o in outs[other])]
+        rows.append({"stage": name, "reads_from": ", ".join(needs)})
+    return rows

@@ -203,12 +203,54 @@ class CollectParams(Strict):
         return v
 
 
+class Hypothesis(Strict):
+    """One pre-registered comparison of two CoT styles (DESIGN section 5), tested as written."""
+
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")  # also its key in compare.json
+    claim: str  # the claim of DESIGN section 1 it bears on
+    statement: str  # what the hypothesis says, in words, for the paper's table
+    test: Literal["rate", "slope", "auc"]  # difference in rate, in slope over `x`, or in monitor AUC
+    outcome: str  # a 0/1 column of the analysis table (for `auc`: the label the monitor predicts)
+    contrast: tuple[str, str]  # styles (a, b); every effect is a minus b
+    direction: Literal["greater", "less", "two-sided"]  # the predicted sign of a minus b (tests stay two-sided)
+    subset: str  # pandas query selecting the rows the hypothesis is about
+    x: str | None = None  # the slope's axis (turn, dose); only for `slope`
+    per: float = Field(default=1.0, gt=0)  # slopes are reported per this many units of x
+    adjust: list[str] = []  # fixed effects besides style in the marginal (GEE) model
+    minimum_effect: float = Field(gt=0)  # smallest effect of interest, for the achieved power
+
+    @model_validator(mode="after")
+    def _x_for_slopes(self) -> "Hypothesis":
+        if (self.test == "slope") != (self.x is not None):
+            raise ValueError("`x` is required for slope hypotheses and only for them")
+        if self.contrast[0] == self.contrast[1]:
+            raise ValueError("contrast must name two different styles")
+        return self
+
+
+class CompareParams(Strict):
+    bootstrap: int = Field(ge=50)  # hierarchical bootstrap replicates
+    seed: int
+    confidence: float = Field(gt=0.5, lt=1)
+    alpha: float = Field(gt=0, lt=0.5)  # family-wise error rate for Holm's correction
+    hypotheses: list[Hypothesis] = Field(min_length=1)
+
+    @field_validator("hypotheses")
+    @classmethod
+    def _unique_names(cls, v: list[Hypothesis]) -> list[Hypothesis]:
+        names = [h.name for h in v]
+        if len(set(names)) != len(names):
+            raise ValueError(f"hypothesis names must be unique, got {names}")
+        return v
+
+
 class Params(Strict):
     size: Literal["paper", "smoke"]
     sizes: Sizes
     world: WorldParams
     train: TrainParams
     collect: CollectParams
+    compare: CompareParams
 
     @property
     def world_size(self) -> WorldSize:

@@ -55,13 +55,17 @@ def style_and_seed(key: str) -> tuple[str, int]:
     return style, int(seed)
 
 
+# The scoring code the exact scorers run; the later `score` stage's modules are not part of collection.
+SCORING_CODE = ("score/__init__.py", "score/character.py", "score/exact.py", "score/voice.py")
+
+
 def config_hash(params: Params, keys: list[str], root: Path) -> str:
     h = hashlib.sha256(json.dumps(params.collect.model_dump(mode="json"), sort_keys=True).encode())
     h.update((root / WORLD_DIR / "stress.jsonl").read_bytes())
     h.update((root / params.world.spec).read_bytes())
     package = Path(__file__).resolve().parents[1]
     # A changed task, provider or scorer must not reuse old logs; this module only reads them.
-    for code in sorted([*(package / "stress" / f for f in ("battery.py", "provider.py", "scorers.py")), *package.glob("score/*.py")]):
+    for code in sorted([*(package / "stress" / f for f in ("battery.py", "provider.py", "scorers.py")), *(package / f for f in SCORING_CODE)]):
         h.update(code.read_bytes())
     for key in keys:
         weights = root / MODELS_DIR / key / "model.safetensors"
