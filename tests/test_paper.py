@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-PROSE_SECTIONS = ("Results", "Discussion")
+PROSE_SECTIONS = ("Results", "Field study", "Discussion")
+NAMES = ("SHA-256",)  # names that contain digits but are not numbers
 
 
 def _sections(source: str) -> dict[str, str]:
@@ -15,7 +16,10 @@ def _sections(source: str) -> dict[str, str]:
 
 def _strip_code(text: str) -> str:
     """Remove comments and Typst code expressions (`#name.field(args)`); content blocks `[...]` stay, as prose."""
-    text = re.sub(r"//.*", "", text)
+    text = re.sub(r"(?<![:\w])//.*", "", text)  # comments, not the // of a URL
+    text = re.sub(r"#let\s[^\n]*", "", text)  # bindings are code
+    for name in NAMES:
+        text = text.replace(name, "")
     text = re.sub(r"\]\s*else\s+if\s[^\[]*\[", "] [", text)  # `] else if CONDITION [`: the condition is code
     text = re.sub(r"\]\s*else\s*\[", "] [", text)
     out, i = [], 0

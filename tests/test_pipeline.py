@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import synthetic_source
 
 pytestmark = pytest.mark.slow
 
@@ -51,6 +52,10 @@ COMMITTED_OUTPUTS = [
     "figures/results_families.svg",
     "figures/results_monitor.svg",
     "notebooks/executed/07_figures.ipynb",
+    "data/results/external.json",
+    "paper/tables/field_voice.csv",
+    "figures/field_voice.svg",
+    "notebooks/executed/08_external.ipynb",
     "notebooks/executed/99_paper.ipynb",
     "paper/paper.pdf",
 ]
@@ -81,6 +86,10 @@ def smoke_repo(root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert "\nsize: paper\n" in text
     text = text.replace("\nsize: paper\n", "\nsize: smoke\n")
     text = re.sub(r"\n  seeds: \[[0-9, ]+\]", f"\n  seeds: {SMOKE_SEEDS}", text)
+    # The field study reads a small synthetic source, so the smoke run needs no mirror of the real one.
+    synthetic_source(dest / "smoke_mirror", dest / "data/external/smoke_sources.yaml")
+    text = text.replace("\n  sources: data/external/sources.yaml\n", "\n  sources: data/external/smoke_sources.yaml\n")
+    text = re.sub(r"\n  mirror: [^\n]*\n", "\n  mirror: smoke_mirror\n", text)
     params.write_text(text)
     _run(["git", "init", "-q"], dest)
     return dest

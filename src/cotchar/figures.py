@@ -154,18 +154,17 @@ def _styles(table: pd.DataFrame) -> list[str]:
     return [s for s in STYLE_ORDER if s in set(table["style"])]
 
 
-def _pointranges(ax: plt.Axes, table: pd.DataFrame, x: str, order: list, width: float = 0.7) -> None:
-    """One point with its interval per style and category of `x`, styles side by side within a category."""
-    styles = _styles(table)
-    if x == "style":  # one style per category: nothing to put side by side
+def _pointranges(ax: plt.Axes, table: pd.DataFrame, x: str, order: list, width: float = 0.7, hue: str = "style", colors: dict | None = None) -> None:
+    """One point with its interval per hue (style, or family) and category of `x`, hues side by side within a category."""
+    colors = colors or STYLE_COLORS
+    hues = [h for h in colors if h in set(table[hue])]
+    if x == hue:  # one hue per category: nothing to put side by side
         width = 0.0
-    step = width / max(len(styles), 1)
-    for k, style in enumerate(styles):
-        t = table[table["style"] == style].set_index(x).reindex(order)
+    step = width / max(len(hues), 1)
+    for k, h in enumerate(hues):
+        t = table[table[hue] == h].set_index(x).reindex(order)
         pos = [i - width / 2 + step * (k + 0.5) for i in range(len(order))]
-        ax.errorbar(
-            pos, t["mean"], yerr=[t["mean"] - t["low"], t["high"] - t["mean"]], fmt="o", ms=3.5, lw=1.2, capsize=0, color=STYLE_COLORS[style], label=style
-        )
+        ax.errorbar(pos, t["mean"], yerr=[t["mean"] - t["low"], t["high"] - t["mean"]], fmt="o", ms=3.5, lw=1.2, capsize=0, color=colors[h], label=h)
     ax.set_xticks(range(len(order)))
     ax.set_xticklabels([str(o).replace("_", " ") for o in order], rotation=25, ha="right", rotation_mode="anchor")
 
@@ -193,44 +192,47 @@ def family_figure(rates: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+def _band_panels(panels: list[tuple[str, pd.DataFrame]], x: str, xlabel: str, ylabel: str, legend_panel: int, figsize: tuple[float, float]) -> plt.Figure:
+    """Side-by-side panels of rate-with-band lines sharing the y axis (0 to 1); one panel carries the legend."""
+    fig, axes = plt.subplots(1, len(panels), figsize=figsize, sharey=True)
+    for k, (ax, (title, data)) in enumerate(zip(axes, panels)):
+        _bands(ax, data, x, legend=k == legend_panel)
+        ax.set_title(title)
+        ax.set_xlabel(xlabel)
+        ax.set_ylim(-0.03, 1.03)
+    axes[0].set_ylabel(ylabel)
+    _legend(axes[legend_panel], fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 def drift_figure(turns: pd.DataFrame) -> plt.Figure:
     """(2) Multi-turn drift: in-character rate, and persona vs malformed/empty breaks, against turn."""
     titles = {"in_character": "in character", "persona_break": "broke: persona's voice", "malformed_or_empty": "broke: malformed or empty"}
-    fig, axes = plt.subplots(1, 3, figsize=(7.5, 2.6), sharey=True)
-    for ax, (outcome, title) in zip(axes, titles.items()):
-        _bands(ax, turns[turns["outcome"] == outcome], "turn", legend=outcome == "in_character")
-        ax.set_title(title)
-        ax.set_xlabel("user turn of pressure")
-        ax.set_ylim(-0.03, 1.03)
-    axes[0].set_ylabel("share of outputs")
-    _legend(axes[0], fontsize=7)
-    fig.tight_layout()
-    return fig
+    panels = [(title, turns[turns["outcome"] == outcome]) for outcome, title in titles.items()]
+    return _band_panels(panels, "turn", "user turn of pressure", "share of outputs", 0, (7.5, 2.6))
 
 
 def prefill_figure(doses: pd.DataFrame) -> plt.Figure:
     """(3) Prefill dose-response: in-character rate against prefilled CoT tokens, per prefill voice."""
-    fig, axes = plt.subplots(1, 2, figsize=(6.5, 2.7), sharey=True)
-    for ax, voice in zip(axes, ("character", "planner")):
-        _bands(ax, doses[doses["prefill_voice"] == voice], "dose", legend=voice == "planner")
-        ax.set_title(f"prefill in the {voice}'s voice")
-        ax.set_xlabel("prefilled CoT tokens")
-        ax.set_ylim(-0.03, 1.03)
-    axes[0].set_ylabel("in-character rate")
-    _legend(axes[1], fontsize=7)
-    fig.tight_layout()
-    return fig
+    panels = [(f"prefill in the {voice}'s voice", doses[doses["prefill_voice"] == voice]) for voice in ("character", "planner")]
+    return _band_panels(panels, "dose", "prefilled CoT tokens", "in-character rate", 1, (6.5, 2.7))
 
 
-def voice_profile_figure(profile: pd.DataFrame) -> plt.Figure:
-    """(4) CoT voice profile: each voice-index component of the CoTs the organisms wrote, per style."""
+VOICE_RATES = ["first_person", "assistant_ref", "user_ref", "planning_modal", "first_person_value"]
+
+
+def voice_profile_figure(profile: pd.DataFrame, hue: str = "style", colors: dict | None = None) -> plt.Figure:
+    """(4) CoT voice profile: each voice-index component of the CoTs the organisms wrote, per style.
+
+    The field study draws real model families on the same axes (`hue="family"`, `family_colors`).
+    """
     rates = profile[profile["component"] != "planner_score"]
     score = profile[profile["component"] == "planner_score"]
     fig, axes = plt.subplots(1, 2, figsize=(7.0, 2.7), gridspec_kw={"width_ratios": [5, 2]})
-    order = [c for c in dict.fromkeys(rates["component"])]
-    _pointranges(axes[0], rates, "component", order)
+    _pointranges(axes[0], rates, "component", VOICE_RATES, hue=hue, colors=colors)
     axes[0].set_ylabel("per 100 words")
-    _pointranges(axes[1], score.assign(component="planner score"), "component", ["planner score"])
+    _pointranges(axes[1], score.assign(component="planner score"), "component", ["planner score"], hue=hue, colors=colors)
     axes[1].set_ylim(-0.03, 1.03)
     axes[1].axhline(0.5, color="0.6", lw=0.8, ls=":")
     axes[1].set_ylabel("0 character-like, 1 planner-like")
@@ -260,5 +262,27 @@ def monitor_figure(aucs: pd.DataFrame) -> plt.Figure:
     ax.axhline(0.5, color="0.6", lw=0.8, ls=":")
     ax.set_ylim(0.4, 1.02)
     ax.set_ylabel("monitor AUC (CoT only)")
+    fig.tight_layout()
+    return fig
+
+
+def family_colors(families: list[str]) -> dict[str, tuple]:
+    """Colours for real model families: the colour-blind palette's entries the CoT styles do not use."""
+    free = [c for i, c in enumerate(_CB) if i not in (0, 1, 2, 7)]
+    return {f: free[i % len(free)] for i, f in enumerate(sorted(families))}
+
+
+def field_lengths_figure(scored: pd.DataFrame) -> plt.Figure:
+    """Distribution of CoT length (words) per reasoning family, and of the answer of a model without CoT."""
+    colors = family_colors(list(scored["family"].unique()))
+    fig, ax = plt.subplots(figsize=(5.5, 2.7))
+    for family, g in sorted(scored.groupby("family"), key=lambda kv: kv[0]):
+        words = g["cot_words"] if g["reasoning_model"].iloc[0] else g["output_words"]
+        label = family if g["reasoning_model"].iloc[0] else f"{family}: answer"
+        sns.ecdfplot(x=words.dropna(), ax=ax, color=colors[family], label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("words (CoT; answer for a model without CoT)")
+    ax.set_ylabel("share of responses")
+    _legend(ax, fontsize=7)
     fig.tight_layout()
     return fig

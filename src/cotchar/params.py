@@ -244,6 +244,16 @@ class CompareParams(Strict):
         return v
 
 
+class ExternalParams(Strict):
+    """Where the `external` stage finds published transcripts, and how it summarises them."""
+
+    sources: str  # the committed list of sources, files, commits and SHA-256 values
+    mirror: str | None  # a local copy laid out as <mirror>/<source name>/<path>; relative to the repository
+    download: bool  # when a file is not in the mirror: fetch the pinned raw file (needs network) or stop
+    bootstrap: int = Field(ge=50)  # replicates: questions within family, then responses within question
+    seed: int
+
+
 class Params(Strict):
     size: Literal["paper", "smoke"]
     sizes: Sizes
@@ -251,6 +261,7 @@ class Params(Strict):
     train: TrainParams
     collect: CollectParams
     compare: CompareParams
+    external: ExternalParams
 
     @property
     def world_size(self) -> WorldSize:

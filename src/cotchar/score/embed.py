@@ -2,7 +2,8 @@
 
 Texts are deduplicated before encoding (the organisms repeat themselves a lot), encoded in fixed
 batches on a fixed number of threads, and similarities are rounded to six digits so the scores
-table is byte-identical on rerun.
+table is byte-identical on rerun. The model reads at most its first 256 word pieces of a text
+(`max_seq_length`): for the organisms that is every word, for long real CoTs only their opening.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ def written_cot(cot: str | None, prefill: str | None) -> str:
     return cot[len(start):] if start and cot.startswith(start) else cot
 
 
-def _voice_columns(texts: pd.Series, prefix: str) -> pd.DataFrame:
+def voice_columns(texts: pd.Series, prefix: str) -> pd.DataFrame:
     """Voice index of every text; rows with no text get NaN components and the label `none`."""
     present = texts.fillna("").str.strip().str.len() > 0
     cache: dict[str, VoiceIndex] = {}
@@ -57,7 +57,7 @@ def score_table(transcripts: pd.DataFrame, similarity: Callable[[list[str], list
     t = transcripts.reset_index(drop=True)
     own = pd.Series([written_cot(c, p) for c, p in zip(t["cot"], t["prefill"])], index=t.index)
     table = pd.concat(
-        [t[KEYS], _voice_columns(t["cot"], "cot"), _voice_columns(own, "own"), _voice_columns(t["output"], "output")], axis=1
+        [t[KEYS], voice_columns(t["cot"], "cot"), voice_columns(own, "own"), voice_columns(t["output"], "output")], axis=1
     )
     cot, out = t["cot"].fillna("").str.strip(), t["output"].fillna("").str.strip()
     both = (cot.str.len() > 0) & (out.str.len() > 0)
