@@ -8,7 +8,7 @@ file, the dotted key and the problem, before any stage does work.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -203,6 +203,14 @@ class CollectParams(Strict):
         return v
 
 
+def _unique(kind: str, items: list) -> list:
+    """`items` (each with a `name`) unchanged, or an error listing the names when one repeats."""
+    names = [i.name for i in items]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{kind} names must be unique, got {names}")
+    return items
+
+
 class Hypothesis(Strict):
     """One pre-registered comparison of two CoT styles (DESIGN section 5), tested as written."""
 
@@ -238,10 +246,7 @@ class CompareParams(Strict):
     @field_validator("hypotheses")
     @classmethod
     def _unique_names(cls, v: list[Hypothesis]) -> list[Hypothesis]:
-        names = [h.name for h in v]
-        if len(set(names)) != len(names):
-            raise ValueError(f"hypothesis names must be unique, got {names}")
-        return v
+        return _unique("hypothesis", v)
 
 
 class ExternalParams(Strict):
@@ -254,6 +259,41 @@ class ExternalParams(Strict):
     seed: int
 
 
+class ModelSpec(Strict):
+    """One real model for the real-model battery: an Inspect model string plus its arguments."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # the model's key in tables and log folders
+    model: str  # Inspect model string: openai-api/vllm/<model>, openai/<model>, anthropic/<model>, hf/<path>, ...
+    base_url: str | None = None  # for OpenAI-compatible servers (vLLM, Ollama, llama.cpp, transformers serve)
+    api_key_env: str | None = None  # the NAME of the environment variable holding the key; never the key
+    args: dict[str, Any] = {}  # provider model args (Inspect `model_args`)
+    config: dict[str, Any] = {}  # Inspect GenerateConfig: max_connections, max_retries, timeout, reasoning_effort, ...
+
+    @model_validator(mode="after")
+    def _no_secrets_and_known_config(self) -> "ModelSpec":
+        from inspect_ai.model import GenerateConfig
+
+        secret = [k for k in self.args if "key" in k.lower() or "token" in k.lower() or "secret" in k.lower()]
+        if secret:
+            raise ValueError(f"args {secret} look like credentials: put the key in an environment variable and name it in api_key_env")
+        unknown = sorted(set(self.config) - set(GenerateConfig.model_fields))
+        if unknown:
+            raise ValueError(f"config keys {unknown} are not Inspect GenerateConfig fields")
+        return self
+
+
+class RealParams(Strict):
+    """The real-model battery (`data/authored/real_battery.yaml`) and its judge."""
+
+    battery: str  # authored prompts, personas and the character card
+    items_per_family: int = Field(ge=1)  # prompts per single-turn family (and multi-turn dialogues)
+    turns: int = Field(ge=1, le=16)  # user turns of multi-turn pressure
+    max_tokens: int = Field(ge=16)  # per turn; reasoning models need room for their CoT
+    seed: int
+    judge: str | None  # Inspect model string of the LLM judge; null: no judge scores
+    judge_validation_samples: int = Field(ge=0)  # organism transcripts the judge also rates, for judge-vs-exact agreement
+
+
 class Params(Strict):
     size: Literal["paper", "smoke"]
     sizes: Sizes
@@ -262,6 +302,13 @@ class Params(Strict):
     collect: CollectParams
     compare: CompareParams
     external: ExternalParams
+    models: list[ModelSpec]
+    real: RealParams
+
+    @field_validator("models")
+    @classmethod
+    def _unique_models(cls, v: list[ModelSpec]) -> list[ModelSpec]:
+        return _unique("model", v)
 
     @property
     def world_size(self) -> WorldSize:
