@@ -77,3 +77,60 @@ def test_a_sample_that_errors_is_recorded_with_its_error(tmp_path: Path) -> None
     table = R.real_table(R.real_rows(log, "broken"))
     assert len(table) == len(R.SINGLE_TURN) + 1 and table["failed"].all() and table["error"].str.len().gt(0).all()
     assert R.bad_response_counts(table)["broken"]["failed"] == len(table)
+
+
+def test_rate_limits_server_errors_and_garbled_bytes_are_retried_or_recorded(tmp_path: Path) -> None:
+    """A scripted OpenAI-compatible server: 429, then 500, then answers; one answer is not valid UTF-8 JSON."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    reply = {"id": "x", "object": "chat.completion", "created": 0, "model": "m", "usage": {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10}}
+    script = iter([429, 500])  # the first two requests fail; Inspect must retry them
+    harms = R.load_battery(BATTERY).harms  # the persona_harmful sample gets garbled bytes
+    seen = {"requests": 0}
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            seen["requests"] += 1
+            status = next(script, 200)
+            if status != 200:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(b'{"error": {"message": "try later"}}')
+                return
+            prompt = body["messages"][-1]["content"]
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            if any(h in prompt for h in harms):  # garbled bytes where JSON should be
+                self.wfile.write(b"\xff\xfe{not json")
+                return
+            message = {"role": "assistant", "content": "<think>I stay Wren.</think>Happy to help! Stay curious!"}
+            self.wfile.write(json.dumps(reply | {"choices": [{"index": 0, "finish_reason": "stop", "message": message}]}).encode())
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        spec = ModelSpec(
+            name="scripted", model="openai-api/scripted/m", base_url=f"http://127.0.0.1:{server.server_address[1]}/v1", api_key_env="COTCHAR_SCRIPTED_KEY",
+            config={"max_connections": 1, "max_retries": 3, "timeout": 30},
+        )  # fmt: skip
+        import os
+
+        os.environ["COTCHAR_SCRIPTED_KEY"] = "not-a-real-key"
+        task = R.real_battery(battery=BATTERY, items_per_family=1, turns=1, seed=3)
+        [log] = inspect_eval(task, model=R.model_for(spec), log_dir=str(tmp_path), display="none", log_level="warning", fail_on_error=False)
+    finally:
+        server.shutdown()
+    table = R.real_table(R.real_rows(log, "scripted"))
+    assert seen["requests"] > len(table)  # the 429 and the 500 were retried, not recorded as answers
+    garbled = table["family"] == "persona_harmful"
+    assert garbled.any() and table.loc[garbled, "failed"].all()  # recorded with its error, the stage goes on
+    fine = table[~garbled]
+    assert len(fine) and not fine["failed"].any() and (fine["cot"] == "I stay Wren.").all() and (fine["cot_kind"] == "raw").all()

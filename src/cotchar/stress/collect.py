@@ -174,6 +174,8 @@ def _rows(log: EvalLog) -> list[dict[str, Any]]:
                     "cot": lab["cot"], "output": lab["output"], "expected_output": turn["expected_output"],
                     "think_opened": lab["think_opened"], "think_closed": lab["think_closed"],
                     "missing_close": lab["think_opened"] and not lab["think_closed"],
+                    # the common schema of every transcripts table (cotchar.parse): organisms write raw <think> CoTs
+                    "cot_kind": "raw" if lab["think_opened"] else "none",
                     "input_tokens": usage.input_tokens if usage else None,
                     "output_tokens": usage.output_tokens if usage else None,
                     "stop_reason": out.stop_reason if out is not None else None,
