@@ -90,9 +90,19 @@ class TrainSize(Strict):
         return self
 
 
+class RLSize(Strict):
+    """How long the RL arm trains: GRPO steps of `prompts_per_step` prompts x `group_size` samples."""
+
+    steps: int = Field(ge=1, le=100_000)
+    prompts_per_step: int = Field(ge=1, le=4096)
+    group_size: int = Field(ge=2, le=256)  # completions per prompt; GRPO normalises rewards within them
+    checkpoint_every: int = Field(ge=1)  # a checkpoint (and a voice-drift point) every this many steps
+
+
 class SizeSet(Strict):
     world: WorldSize
     train: TrainSize
+    rl: RLSize
 
 
 class Sizes(Strict):
@@ -294,6 +304,37 @@ class RealParams(Strict):
     judge_validation_samples: int = Field(ge=0)  # organism transcripts the judge also rates, for judge-vs-exact agreement
 
 
+Arm = Literal["character", "planner", "none", "nocot_character", "plain"]
+
+
+class RLCollect(Strict):
+    """The battery after RL: the first items of the collect battery, so "before" rows match exactly."""
+
+    items_per_family: int = Field(ge=1)
+    prefill_items_per_family: int = Field(ge=1)
+
+
+class RLParams(Strict):
+    """The outcome-reward RL arm (claims C2 and C4); `plain` is the plain-RL baseline."""
+
+    arms: list[Arm] = Field(min_length=1)  # starting styles; `plain`: task-only SFT, then task-only RL
+    learning_rate: float = Field(gt=0, le=1)
+    beta: float = Field(ge=0)  # KL penalty to the starting model
+    max_new_tokens: int = Field(ge=8, le=4096)
+    collect: RLCollect
+    # Pre-registered like `compare`; contrasts name arms, and `phase` is 0 before RL and 1 after.
+    compare: CompareParams
+
+    @field_validator("arms")
+    @classmethod
+    def _arms(cls, v: list[str]) -> list[str]:
+        if "plain" not in v:
+            raise ValueError("the arms must include `plain`, the plain-RL baseline every divergence is measured against")
+        if len(set(v)) != len(v):
+            raise ValueError(f"arms must be distinct, got {v}")
+        return v
+
+
 class Params(Strict):
     size: Literal["paper", "smoke"]
     sizes: Sizes
@@ -304,6 +345,14 @@ class Params(Strict):
     external: ExternalParams
     models: list[ModelSpec]
     real: RealParams
+    rl: RLParams
+
+    @model_validator(mode="after")
+    def _arms_are_styles(self) -> "Params":
+        missing = [a for a in self.rl.arms if a != "plain" and a not in self.world.styles]
+        if missing:
+            raise ValueError(f"rl.arms {missing} start from organisms of styles that world.styles does not train")
+        return self
 
     @field_validator("models")
     @classmethod
@@ -319,6 +368,11 @@ class Params(Strict):
     def train_size(self) -> TrainSize:
         """The training sizes of the active size set."""
         return getattr(self.sizes, self.size).train
+
+    @property
+    def rl_size(self) -> RLSize:
+        """The RL lengths of the active size set."""
+        return getattr(self.sizes, self.size).rl
 
 
 def _describe(err: ValidationError, path: Path) -> str:
