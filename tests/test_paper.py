@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-PROSE_SECTIONS = ("Results", "Field study", "Discussion")
+PROSE_SECTIONS = ("Results", "Field study", "Reinforcement learning", "Discussion")
 NAMES = ("SHA-256",)  # names that contain digits but are not numbers
 
 

@@ -58,6 +58,18 @@ COMMITTED_OUTPUTS = [
     "notebooks/executed/08_external.ipynb",
     "data/results/real.json",
     "notebooks/executed/09_real.ipynb",
+    "data/results/rl/character-s1.json",
+    "data/results/rl/plain-s1.json",
+    "data/plots/rl/planner-s1.csv",
+    "data/rl/models/nocot_character-s1/model.safetensors",
+    "data/rl/start/plain-s1/model.safetensors",
+    "notebooks/executed/10_rl/plain-s1.ipynb",
+    "data/transcripts/rl.parquet",
+    "notebooks/executed/11_rl_collect.ipynb",
+    "data/results/rl.json",
+    "paper/tables/rl_hypotheses.csv",
+    "figures/results_rl.svg",
+    "notebooks/executed/12_rl_compare.ipynb",
     "notebooks/executed/99_paper.ipynb",
     "paper/paper.pdf",
 ]
@@ -121,6 +133,13 @@ def test_smoke_pipeline_builds_the_paper_and_reruns_identically(smoke_repo: Path
     train = json.loads((smoke_repo / "data/results/train.json").read_text())
     assert set(train["models"]) == {f"{s}-s1" for s in ("character", "planner", "none", "nocot_character")}
     assert (smoke_repo / "data/models/none-s1/model.safetensors").is_file()
+    rl = json.loads((smoke_repo / "data/results/rl.json").read_text())
+    assert set(rl["arms"]) == {"character", "planner", "none", "nocot_character", "plain"}
+    assert set(rl["hypotheses"]) == {h["name"] for h in yaml.safe_load((smoke_repo / "params.yaml").read_text())["rl"]["compare"]["hypotheses"]}
+    for arm in ("character", "plain"):  # a checkpoint every `checkpoint_every` steps, each a loadable model
+        report = json.loads((smoke_repo / f"data/results/rl/{arm}-s1.json").read_text())
+        assert report["checkpoints"] and all((smoke_repo / f"data/rl/checkpoints/{arm}-s1/{c}/model.safetensors").is_file() for c in report["checkpoints"])
+        assert report["weight_sha256"] != report["start_weight_sha256"]
     first = _hashes(smoke_repo)
 
     assert "didn't change" in _run(["dvc", "repro"], smoke_repo)

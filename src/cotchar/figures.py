@@ -286,3 +286,35 @@ def field_lengths_figure(scored: pd.DataFrame) -> plt.Figure:
     _legend(ax, fontsize=7)
     fig.tight_layout()
     return fig
+
+
+# The RL arm adds the plain-RL baseline, drawn in near-black so the styles keep their colours.
+ARM_COLORS = {**STYLE_COLORS, "plain": (0.15, 0.15, 0.15)}
+PHASE_COLORS = {"before RL": (0.6, 0.6, 0.6), "after RL": (0.0, 0.0, 0.0)}
+
+
+def rl_figure(steps: pd.DataFrame, held_out: pd.DataFrame, divergence: pd.DataFrame) -> plt.Figure:
+    """(7) The RL arm: reward and CoT voice over GRPO steps (mean over seeds), held-out in-character
+    rate before and after RL, and the divergence of each arm's CoTs from the plain-RL baseline."""
+    fig, axes = plt.subplots(1, 4, figsize=(10.0, 2.8), gridspec_kw={"width_ratios": [4, 4, 4, 3]})
+    means = steps.groupby(["arm", "step"], as_index=False)[["reward", "planner_score"]].mean()
+    for arm in [a for a in ARM_COLORS if a in set(means["arm"])]:
+        t = means[means["arm"] == arm]
+        axes[0].plot(t["step"], t["reward"], lw=1.2, color=ARM_COLORS[arm], label=arm)
+        if t["planner_score"].notna().any():
+            axes[1].plot(t["step"], t["planner_score"], lw=1.2, color=ARM_COLORS[arm])
+    axes[0].set(title="outcome reward", xlabel="GRPO step", ylabel="mean over seeds", ylim=(-0.03, 1.03))
+    axes[1].set(title="CoT planner score", xlabel="GRPO step", ylim=(-0.03, 1.03))
+    _legend(axes[0], fontsize=7)
+    phase = {0: "before RL", 1: "after RL"}
+    arms = [a for a in ARM_COLORS if a in set(held_out["style"])]
+    _pointranges(axes[2], held_out.assign(when=held_out["phase"].map(phase)), "style", arms, hue="when", colors=PHASE_COLORS)
+    axes[2].set(title="in character, held-out attacks", ylim=(-0.03, 1.03))
+    _legend(axes[2], fontsize=7)
+    d = divergence.rename(columns={"auc": "mean", "auc_low": "low", "auc_high": "high"})
+    arms = [a for a in ARM_COLORS if a in set(d["style"])]
+    _pointranges(axes[3], d.assign(when=d["phase"].map(phase)), "style", arms, hue="when", colors=PHASE_COLORS)
+    axes[3].axhline(0.5, color="0.6", lw=0.8, ls=":")
+    axes[3].set(title="CoT vs plain-RL baseline", ylabel="classifier AUC", ylim=(0.4, 1.02))
+    fig.tight_layout()
+    return fig

@@ -31,7 +31,7 @@ from inspect_ai.log import EvalLog, read_eval_log
 
 import cotchar.stress.provider  # noqa: F401  (registers the `organism` provider)
 from cotchar.organisms.run import MODELS_DIR, model_key
-from cotchar.params import Params
+from cotchar.params import CollectParams, Params
 from cotchar.stress.battery import FAMILIES, TASKS
 from cotchar.world.build import WORLD_DIR
 
@@ -59,25 +59,27 @@ def style_and_seed(key: str) -> tuple[str, int]:
 SCORING_CODE = ("score/__init__.py", "score/character.py", "score/exact.py", "score/voice.py")
 
 
-def config_hash(params: Params, keys: list[str], root: Path) -> str:
-    h = hashlib.sha256(json.dumps(params.collect.model_dump(mode="json"), sort_keys=True).encode())
+def config_hash(params: Params, keys: list[str], root: Path, models: list[Path] | None = None, settings: CollectParams | None = None) -> str:
+    """Hash of what decides the transcripts; `models` (paths, default the organisms of `keys`) and `settings` for other runs of the battery."""
+    settings = settings or params.collect
+    h = hashlib.sha256(json.dumps(settings.model_dump(mode="json"), sort_keys=True).encode())
     h.update((root / WORLD_DIR / "stress.jsonl").read_bytes())
     h.update((root / params.world.spec).read_bytes())
     package = Path(__file__).resolve().parents[1]
     # A changed task, provider or scorer must not reuse old logs; this module only reads them.
     for code in sorted([*(package / "stress" / f for f in ("battery.py", "provider.py", "scorers.py")), *(package / f for f in SCORING_CODE)]):
         h.update(code.read_bytes())
-    for key in keys:
-        weights = root / MODELS_DIR / key / "model.safetensors"
+    for key, path in zip(keys, models or [root / MODELS_DIR / k for k in keys]):
+        weights = path / "model.safetensors"
         if not weights.is_file():
-            raise FileNotFoundError(f"{weights}: organism {key} is not trained; run `dvc repro train` first")
+            raise FileNotFoundError(f"{weights}: organism {key} is not trained; run `dvc repro` first")
         h.update(key.encode())
         h.update(hashlib.sha256(weights.read_bytes()).digest())
     return h.hexdigest()[:12]
 
 
-def battery_tasks(params: Params, root: Path) -> list[Any]:
-    c = params.collect
+def battery_tasks(params: Params, root: Path, settings: CollectParams | None = None) -> list[Any]:
+    c = settings or params.collect
     world, spec = str(root / WORLD_DIR), str(root / params.world.spec)
     tasks = []
     for family in FAMILIES:
@@ -97,12 +99,19 @@ class Collection:
     wall_seconds: float
 
 
-def run_battery(params: Params, root: Path | str = ".", display: str = "none") -> Collection:
-    """Run (or finish) the battery on every model; returns the log directory of this configuration."""
+def run_battery(
+    params: Params, root: Path | str = ".", display: str = "none", *, models: list[Path] | None = None, logs: Path = LOGS_DIR, settings: CollectParams | None = None
+) -> Collection:
+    """Run (or finish) the battery on every model; returns the log directory of this configuration.
+
+    By default the models are the organisms of `collect.models` and the settings `collect`; the
+    RL arm passes its own model directories (named by their keys), log folder and settings.
+    """
     root = Path(root)
-    c = params.collect
-    keys = organism_keys(params)
-    log_dir = root / LOGS_DIR / config_hash(params, keys, root)
+    c = settings or params.collect
+    paths = models if models is not None else [root / MODELS_DIR / k for k in organism_keys(params)]
+    keys = [p.name for p in paths]
+    log_dir = root / logs / config_hash(params, keys, root, paths, c)
     log_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     # eval_set prints its final status on rich's console when a rerun finds every task done;
@@ -110,10 +119,10 @@ def run_battery(params: Params, root: Path | str = ".", display: str = "none") -
     console = rich.get_console()
     quiet, console.quiet = console.quiet, display == "none"
     try:
-        ok, logs = eval_set(
-            battery_tasks(params, root),
+        ok, results = eval_set(
+            battery_tasks(params, root, c),
             log_dir=str(log_dir),
-            model=[f"organism/{root / MODELS_DIR / k}" for k in keys],
+            model=[f"organism/{p}" for p in paths],
             model_args={"batch_size": c.batch_size, "width_step": c.width_step, "threads": params.train.threads},
             max_samples=c.max_samples,
             max_tasks=c.max_tasks,
@@ -128,15 +137,15 @@ def run_battery(params: Params, root: Path | str = ".", display: str = "none") -
     finally:
         console.quiet = quiet
     if not ok:
-        failed = [f"{log.eval.task} on {log.eval.model}: {log.status}" for log in logs if log.status != "success"]
+        failed = [f"{log.eval.task} on {log.eval.model}: {log.status}" for log in results if log.status != "success"]
         raise RuntimeError(f"collect: {len(failed)} evaluations did not finish ({'; '.join(failed[:5])}); rerun to resume")
-    for other in (root / LOGS_DIR).iterdir():
+    for other in (root / logs).iterdir():
         if other.is_dir() and other != log_dir:
             shutil.rmtree(other)  # logs of an earlier configuration
     # The logs eval_set reports, not every file in the directory: a recovered crash leaves its
     # partial log beside the retried one.
-    paths = sorted(Path(str(log.location).removeprefix("file://")) for log in logs)
-    return Collection(log_dir, paths, time.perf_counter() - start)
+    done = sorted(Path(str(log.location).removeprefix("file://")) for log in results)
+    return Collection(log_dir, done, time.perf_counter() - start)
 
 
 ROW_KEYS = (
