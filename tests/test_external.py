@@ -98,3 +98,26 @@ def test_a_jsonl_source_imports_each_line_and_names_a_bad_one(tmp_path: Path) ->
     (tmp_path / "raw/mine/r.jsonl").write_text(text + "not json\n")
     with pytest.raises(X.SourceError, match=r"mine/r.jsonl:3: expected a JSON object"):
         X.import_transcripts(sources, tmp_path / "raw")
+
+
+def test_voice_validation_on_labelled_texts_and_bad_labels_named() -> None:
+    import pandas as pd
+
+    from cotchar.stats.field import voice_validation
+
+    scored = pd.DataFrame(
+        {
+            "response_id": ["a", "b", "c", "d"], "family": ["F"] * 4,
+            "cot_planner_score": [0.1, 0.2, 0.9, float("nan")], "cot_voice": ["character", "character", "planner", "none"],
+            "output_planner_score": [0.5] * 4, "output_voice": ["unclear"] * 4,
+        }
+    )  # fmt: skip
+    labels = pd.DataFrame({"response_id": ["a", "b", "c", "d"], "family": ["F"] * 4, "field": ["cot"] * 4, "label": ["character", "planner", "planner", "neither"]})
+    v = voice_validation(scored, labels)
+    assert v["texts"] == 4 and v["labels"] == {"character": 1, "neither": 1, "planner": 2}
+    assert v["auc"] == 1.0  # both planner labels score above the character one
+    assert v["index_agrees"] == 2 / 3  # b is labelled planner, the index says character
+    with pytest.raises(ValueError, match="labels.csv: label must be"):
+        voice_validation(scored, labels.assign(label=["character", "x", "planner", "neither"]), "labels.csv")
+    with pytest.raises(ValueError, match="response z of F"):
+        voice_validation(scored, labels.assign(response_id=["a", "b", "c", "z"]))

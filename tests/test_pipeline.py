@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from conftest import synthetic_source
@@ -104,6 +105,7 @@ def smoke_repo(root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     synthetic_source(dest / "smoke_mirror", dest / "data/external/smoke_sources.yaml")
     text = text.replace("\n  sources: data/external/sources.yaml\n", "\n  sources: data/external/smoke_sources.yaml\n")
     text = re.sub(r"\n  mirror: [^\n]*\n", "\n  mirror: smoke_mirror\n", text)
+    text = re.sub(r"\n  voice_labels: [^\n]*\n", "\n  voice_labels: null\n", text)  # labels of the real source only
     params.write_text(text)
     _run(["git", "init", "-q"], dest)
     return dest
@@ -139,7 +141,8 @@ def test_smoke_pipeline_builds_the_paper_and_reruns_identically(smoke_repo: Path
     for arm in ("character", "plain"):  # a checkpoint every `checkpoint_every` steps, each a loadable model
         report = json.loads((smoke_repo / f"data/results/rl/{arm}-s1.json").read_text())
         assert report["checkpoints"] and all((smoke_repo / f"data/rl/checkpoints/{arm}-s1/{c}/model.safetensors").is_file() for c in report["checkpoints"])
-        assert report["weight_sha256"] != report["start_weight_sha256"]
+        steps = pd.read_csv(smoke_repo / f"data/plots/rl/{arm}-s1.csv")
+        assert list(steps["step"]) == list(range(1, report["steps"] + 1))
     first = _hashes(smoke_repo)
 
     assert "didn't change" in _run(["dvc", "repro"], smoke_repo)
@@ -197,8 +200,6 @@ PLANTED_KEY = "sk-cotchar-planted-0123456789abcdef"  # a fake key; it must not l
 def _holds(path: Path, secret: str) -> bool:
     """Whether a file holds `secret`, looking inside compressed containers (Inspect's .eval zips, parquet)."""
     import zipfile
-
-    import pandas as pd
 
     if path.suffix == ".parquet":
         return pd.read_parquet(path).astype(str).apply(lambda col: col.str.contains(secret, regex=False)).any().any()
@@ -320,8 +321,6 @@ def test_real_model_path_against_a_transformers_server_splits_cot_and_keeps_secr
         # -s: this stage only; the earlier tests already built (and rebuilt) everything upstream of it
         proc = subprocess.run(["dvc", "repro", "-s", "collect_real"], cwd=smoke_repo, env=env, capture_output=True, text=True)
         assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-        import pandas as pd
-
         table = pd.read_parquet(smoke_repo / "data/transcripts/real.parquet")
         assert set(table["model"]) == {"served-character"} and len(table) == 8  # six single-turn samples, one dialogue of two turns
         assert not table["failed"].any(), table["error"].dropna().tolist()

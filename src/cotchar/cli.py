@@ -109,11 +109,15 @@ def _voice(src: Path, dst: Path) -> int:
     Validated on the organisms: on the CoTs the character- and planner-style organisms wrote
     without a prefill, `planner_score` separates the two voices with an AUC of 0.988, and the
     label matches the style for 98.6% of character and 92.1% of planner CoTs
-    (`data/results/score.json`, `voice_validation`). On real text there is no labelled set offline;
-    in the field study (`data/results/external.json`) it places the CoTs of Claude 3.7 Sonnet and
-    DeepSeek-R1 at planner scores of 0.27 and 0.25 (first person, thinking aloud) and the
-    in-answer reasoning of GPT-4o mini at 0.97 ("we need to", no "I"): it orders real text the
-    way the word lists say, but how well it separates labelled real voices is not yet measured.
+    (`data/results/score.json`, `voice_validation`). Validated on real text: 120 published
+    responses of the field study (40 each of Claude 3.7 Sonnet and DeepSeek-R1 CoTs and of GPT-4o
+    mini's in-answer reasoning) were labelled `character`, `planner` or `neither` by reading them,
+    blind to the index (`data/external/voice_labels.csv`). `planner_score` separates the 81
+    character from the 39 planner labels with an AUC of 1.0, and the index's label agrees with
+    97.5% of them (`data/results/external.json`, `voice_validation`). Caveat: on that question
+    set the labels almost coincide with the model family (every Claude and R1 text was labelled
+    character, all but one GPT-4o mini text planner), so it shows the index separates clearly
+    different voices, not that it grades subtle ones.
     """
     from cotchar.score.voice import voice_index
 

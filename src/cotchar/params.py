@@ -265,6 +265,7 @@ class ExternalParams(Strict):
     sources: str  # the committed list of sources, files, commits and SHA-256 values
     mirror: str | None  # a local copy laid out as <mirror>/<source name>/<path>; relative to the repository
     download: bool  # when a file is not in the mirror: fetch the pinned raw file (needs network) or stop
+    voice_labels: str | None = None  # blind voice labels of sampled responses (ids and labels only), to validate the voice index; null: none
     bootstrap: int = Field(ge=50)  # replicates: questions within family, then responses within question
     seed: int
 

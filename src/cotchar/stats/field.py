@@ -125,3 +125,49 @@ def summary(scored: pd.DataFrame, prof: pd.DataFrame, diffs: pd.DataFrame, sourc
         "families": families,
         "differences": clean.to_dict(orient="records"),
     }
+
+
+LABELS = ("character", "planner")
+
+
+def _mean(values: np.ndarray) -> float | None:
+    v = values.astype(float)
+    return float(np.nanmean(v)) if np.isfinite(v).any() else None
+
+
+def voice_validation(scored: pd.DataFrame, labels: pd.DataFrame, source: str = "voice labels") -> dict:
+    """How well the voice index separates real texts whose voice was labelled independently.
+
+    `labels` has `response_id`, `family`, `field` (`cot` or `output`: the text that was read) and
+    `label` (`character`, `planner` or `neither`). Returns the label counts, the AUC of
+    `planner_score` for planner against character labels, and how often the index's own label
+    (`cotchar.score.voice`) agrees with a character or planner label.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    need = {"response_id", "family", "field", "label"}
+    if missing := need - set(labels.columns):
+        raise ValueError(f"{source}: missing columns {sorted(missing)}")
+    if bad := sorted(set(labels["field"]) - set(TEXTS)):
+        raise ValueError(f"{source}: field must be one of {sorted(TEXTS)}, got {bad}")
+    if bad := sorted(set(labels["label"]) - {*LABELS, "neither"}):
+        raise ValueError(f"{source}: label must be character, planner or neither, got {bad}")
+    joined = labels.merge(scored, on=["response_id", "family"], how="left", indicator=True)
+    if (joined["_merge"] != "both").any():
+        first = joined[joined["_merge"] != "both"].iloc[0]
+        raise ValueError(f"{source}: response {first['response_id']} of {first['family']} is not in the imported transcripts")
+    score = np.where(joined["field"] == "cot", joined["cot_planner_score"], joined["output_planner_score"])
+    voice = np.where(joined["field"] == "cot", joined["cot_voice"], joined["output_voice"])
+    voiced = joined["label"].isin(LABELS).to_numpy()
+    y = (joined["label"] == "planner").to_numpy()[voiced].astype(int)
+    s = score[voiced].astype(float)
+    ok = np.isfinite(s)
+    counts = {f: {k: int(v) for k, v in g["label"].value_counts().sort_index().items()} for f, g in joined.groupby("family", sort=True)}
+    return {
+        "texts": len(joined),
+        "labels": {k: int(v) for k, v in joined["label"].value_counts().sort_index().items()},
+        "labels_per_family": counts,
+        "auc": float(roc_auc_score(y[ok], s[ok])) if len(set(y[ok])) == 2 else None,
+        "index_agrees": float((voice[voiced] == joined["label"].to_numpy()[voiced]).mean()) if voiced.any() else None,
+        "planner_score_by_label": {k: _mean(score[(joined["label"] == k).to_numpy()]) for k in sorted(set(joined["label"]))},
+    }
