@@ -23,9 +23,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.stats import wasserstein_distance
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from cotchar.organisms.rl import FINAL_DIR, PLAIN, START_DIR
 from cotchar.organisms.run import model_key
@@ -107,16 +104,11 @@ OWN = [f"own_{c}" for c in COMPONENTS if c != "words"] + ["own_words"]
 
 
 def _loso(x: np.ndarray, y: np.ndarray, seeds: np.ndarray) -> np.ndarray:
-    """Out-of-fold probability that a row is the arm's (not the baseline's), leaving one seed out."""
+    """Out-of-fold probability that a row is the arm's (not the baseline's), leaving one seed out (the monitor's classifier)."""
     p = np.full(len(y), np.nan)
     for s in np.unique(seeds):
         test, train = seeds == s, seeds != s
-        if len(np.unique(y[train])) < 2:
-            p[test] = y[train].mean() if train.any() else 0.5
-            continue
-        model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000))
-        model.fit(x[train], y[train])
-        p[test] = model.predict_proba(x[test])[:, 1]
+        p[test] = monitor._fit_predict(x[train], y[train], x[test])
     return p
 
 
