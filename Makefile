@@ -13,7 +13,8 @@ export TRANSFORMERS_OFFLINE := 1
 export DVC_NO_ANALYTICS := 1
 # Intel's conditions for run-to-run reproducible MKL results: a fixed number of threads, never
 # adjusted at run time. Setting them gives the same numbers as the defaults here (checked on
-# training and generation); they rule one possible source of a rare divergence out.
+# training and generation). The rare training divergence in the README's reproducibility notes
+# recurred with them set, so they are not its cure; they keep one candidate cause out.
 export MKL_DYNAMIC := FALSE
 export OMP_DYNAMIC := FALSE
 export PATH := $(BIN):$(PATH)
